@@ -1,0 +1,5 @@
+"""``python -m alignrun`` is the ``alignrun`` command."""
+
+from alignrun.cli import main
+
+main()

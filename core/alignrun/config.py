@@ -1,0 +1,164 @@
+"""Config plumbing between Hydra and pluggy: the typed schema, the search path, compose, checks.
+
+Torch-free: the CLI's ``--help`` goes through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from alignrun.errors import AlignrunError
+
+CONFIG_MODULE = "alignrun.conf"
+PRIMARY_SEARCHPATH = f"pkg://{CONFIG_MODULE}"
+CONFIG_NAME = "alignrun"
+SCHEMA_NAME = "alignrun_schema"
+
+
+@dataclass
+class GenerationConfig:
+    """``generation:`` how every model answers eval prompts."""
+
+    max_new_tokens: int = 64
+    batch_size: int = 8
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_prompt_tokens: int = 512
+    progress: bool = True
+
+
+@dataclass
+class ResultsConfig:
+    """``results:`` how results are summarised."""
+
+    hypervolume_reference: float = -1.0
+
+
+@dataclass
+class AlignrunSchema:
+    """The primary config's typed top level: ``seed=abc`` fails at composition, not mid-run."""
+
+    seed: int = 0
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+    model: Any = MISSING
+    values: dict[str, Any] = field(default_factory=dict)
+    data: Any = MISSING
+    steering: Any = MISSING
+    loggers: dict[str, Any] = field(default_factory=dict)
+    method: Any = None
+
+
+ConfigStore.instance().store(name=SCHEMA_NAME, node=AlignrunSchema)
+
+
+class AlignrunSearchPathPlugin(SearchPathPlugin):
+    """Appends every plugin's ``alignrun_config_searchpath`` to Hydra's search path.
+
+    Acts only when the primary config is alignrun's, so other Hydra apps in the same
+    environment are untouched.
+    """
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        if not any(entry.path == PRIMARY_SEARCHPATH for entry in search_path.get_path()):
+            return
+        from alignrun.plugins import config_searchpaths
+
+        for path in config_searchpaths():
+            search_path.append(provider="alignrun-plugin", path=path)
+
+
+def register_searchpath_plugin() -> None:
+    """Register the search-path plugin with Hydra (idempotent).
+
+    Registered explicitly rather than discovered in the ``hydra_plugins`` namespace: in
+    editable installs Hydra does not find it there, and ``+method=x`` then silently became
+    the plain string ``method: x`` (DESIGN.md §2).
+    """
+    plugins = Plugins.instance()
+    if AlignrunSearchPathPlugin not in plugins.class_name_to_class.values():
+        plugins.register(AlignrunSearchPathPlugin)
+
+
+def group_choice(cfg: DictConfig, group: str) -> str:
+    """The option chosen for config group ``group`` (``method`` -> ``"none"``)."""
+    choices: Any = None
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+    elif "hydra" in cfg:
+        choices = cfg.hydra.runtime.choices
+    if choices is not None and choices.get(group):
+        return str(choices.get(group))
+    node = cfg.get(group)
+    target = node.get("_target_") if OmegaConf.is_dict(node) else None
+    return str(target).rsplit(".", 1)[-1] if target else str(node)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject a composed config that can't run, with one clear message.
+
+    Raises:
+        AlignrunError: no method, a method that did not resolve to a config, missing keys.
+    """
+    method = cfg.get("method")
+    if method is None:
+        raise AlignrunError(no_method_message())
+    if not OmegaConf.is_dict(method) or "_target_" not in method:
+        raise AlignrunError(
+            f"method resolved to {method!r}, not a method config: use +method=<name> with one of: "
+            f"{', '.join(installed_options('method'))}"
+        )
+    if not cfg.get("values"):
+        raise AlignrunError("no values chosen: pass e.g. values=[helpful,harmless]")
+    missing = sorted(  # per top-level node: the hydra node's own ??? keys are Hydra's business
+        str(full_key)
+        for key in cfg
+        if key != "hydra"
+        for full_key in (OmegaConf.missing_keys(cfg[key]) if OmegaConf.is_config(cfg[key])
+                         else ([key] if OmegaConf.is_missing(cfg, str(key)) else []))
+    )
+    if missing:
+        raise AlignrunError(
+            f"missing required setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
+            f"(set on the command line, e.g. {missing[0]}=...)"
+        )
+
+
+def no_method_message() -> str:
+    methods = installed_options("method")
+    return (f"no method chosen: add +method=<name> (installed: {', '.join(methods) or 'none found'}); "
+            "see alignrun --help")
+
+
+def installed_options(group: str) -> list[str]:
+    """Options of config group ``group`` across alignrun's and every plugin's search path."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    register_searchpath_plugin()
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(PRIMARY_SEARCHPATH))
+    from hydra.core.object_type import ObjectType
+
+    return sorted(loader.get_group_options(group, results_filter=ObjectType.CONFIG))
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """Compose alignrun's config as the CLI would, for tests and notebooks.
+
+    The returned config includes the ``hydra`` node (so ``group_choice`` works).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    register_searchpath_plugin()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides or []), return_hydra_config=True)

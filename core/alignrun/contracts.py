@@ -1,0 +1,141 @@
+"""The contracts every method, value, scorer and steering intervention meets (DESIGN.md §3).
+
+They are ``typing.Protocol``s and plain dataclasses: a plugin implements them, it never
+inherits from an alignrun base class. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pluggy
+    from omegaconf import DictConfig
+
+    from alignrun.data import RunData
+    from alignrun.lm import LM
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores responses to prompts for one value; higher means more aligned with it."""
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        """Return one float per (prompt, response) pair, same order as the inputs."""
+        ...
+
+
+@dataclass
+class Value:
+    """One named objective, defined once and used by every method.
+
+    Args:
+        name: the key used everywhere (``values=[name]``, ``results.json`` scores).
+        description: one or two sentences saying what the value asks of a response.
+        weight: its weight where a method combines values (weighted DPO, RLHF reward).
+        preference_data: ``datasets.Dataset`` with ``prompt``, ``chosen``, ``rejected`` columns.
+        scorer: a :class:`Scorer` used for evaluation and rewards.
+        eval_prompts: held-out prompts the final model answers for evaluation.
+        questionnaire: yes/no items, each ``{"question": str, "polarity": +1 | -1}``.
+    """
+
+    name: str
+    description: str = ""
+    weight: float = 1.0
+    preference_data: Any = None
+    scorer: Scorer | None = None
+    eval_prompts: list[str] | None = None
+    questionnaire: list[dict[str, Any]] | None = None
+
+
+@runtime_checkable
+class Intervention(Protocol):
+    """Inference-time steering: ``with intervention.apply(lm): ...`` steers, exit restores.
+
+    ``apply`` must undo everything it did on exit, also when the body raises (prompt
+    prefixes restored, forward hooks removed).
+    """
+
+    def apply(self, lm: LM) -> AbstractContextManager[LM]:
+        """Steer ``lm`` inside the ``with`` block; yields the steered LM."""
+        ...
+
+
+@dataclass
+class Candidate:
+    """One model of a set a method produced (a soup mixture, an MVA extrapolation)."""
+
+    weights: dict[str, float]
+    scores: dict[str, float] = field(default_factory=dict)
+    pareto: bool = False
+    path: str | None = None
+
+
+@dataclass
+class MethodResult:
+    """What ``Method.fit`` hands back to the core loop.
+
+    Args:
+        lm: the model to evaluate (the run's own when the method trains nothing).
+        intervention: steering the method chose, applied on top of ``steering=``.
+        candidates: a set of models the method produced; the loop fills Pareto flags and
+            the hypervolume when the method leaves them out.
+        metrics: anything the method measured, merged into ``results.json`` ``metrics``.
+        artefacts: names -> paths inside the run dir (adapters, graphs), listed in the report.
+    """
+
+    lm: LM
+    intervention: Intervention | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artefacts: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Method(Protocol):
+    """An alignment method. It owns its loop; the core loop built everything it needs."""
+
+    def fit(self, run: Run) -> MethodResult:
+        """Train, search or pick steering for ``run`` and return the outcome."""
+        ...
+
+
+@dataclass
+class Run:
+    """Everything the core loop built for one job; methods and hooks read it.
+
+    Args:
+        cfg: the composed Hydra config of this job.
+        lm: the base model and tokenizer (see :class:`alignrun.lm.LM`).
+        values: the chosen values by name, in the order given in ``values=[...]``.
+        data: per-value training pairs and eval prompts after the ``data=`` caps.
+        method: the instantiated method.
+        steering: the ``steering=`` intervention (``none`` is a real no-op intervention).
+        output_dir: the Hydra job's output dir; everything the run writes goes here.
+        pm: this run's own plugin manager; ``pm.hook`` calls every ``alignrun_*`` hook.
+        is_main_process: false on DDP ranks other than 0, which must not write outputs.
+    """
+
+    cfg: DictConfig
+    lm: LM
+    values: dict[str, Value]
+    data: RunData
+    method: Method
+    steering: Intervention
+    output_dir: Path
+    pm: pluggy.PluginManager
+    is_main_process: bool = True
+
+    @property
+    def hook(self) -> Any:
+        """The hook relay: ``run.hook.alignrun_log(run=run, metrics=..., step=...)``."""
+        return self.pm.hook
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Send metrics to every logger (``alignrun_log``); no-op off the main process."""
+        if self.is_main_process:
+            self.pm.hook.alignrun_log(run=self, metrics=metrics, step=step)

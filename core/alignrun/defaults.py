@@ -1,0 +1,35 @@
+"""The core's default hook implementations: ``trylast``, so any plugin can precede or replace them.
+
+Registered directly by :func:`alignrun.plugins.get_plugin_manager`. Module level stays
+torch-free; the work happens in the modules these call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from alignrun.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from alignrun.contracts import Method, MethodResult, Run
+    from alignrun.evaluation import Generations
+    from alignrun.lm import LM
+
+
+@hookimpl(trylast=True)
+def alignrun_run_method(run: Run, method: Method) -> MethodResult:
+    return method.fit(run)
+
+
+@hookimpl(trylast=True)
+def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str]:
+    from alignrun.config import GenerationConfig
+
+    return lm.generate(prompts, GenerationConfig(**run.cfg.generation), seed=int(run.cfg.seed))
+
+
+@hookimpl(trylast=True)
+def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, float]:
+    from alignrun.evaluation import score_values
+
+    return score_values(run.values, generations)

@@ -1,0 +1,125 @@
+"""The core loop: configure → build → method → generate + evaluate (steered) → results → finish.
+
+Everything a method needs is set up here once (seed, model, values, data, steering, output
+dir, loggers), so method plugins contain only their own algorithm.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from alignrun.config import check_config, group_choice
+from alignrun.contracts import Intervention, MethodResult, Run, Value
+from alignrun.errors import AlignrunError
+from alignrun.plugins import get_plugin_manager
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_values(cfg: DictConfig) -> dict[str, Value]:
+    """Instantiate the ``values`` node; each entry's key becomes the value's ``name``."""
+    values = {}
+    for name, node in cfg["values"].items():
+        value = instantiate(node, name=str(name), _convert_="all")
+        if not isinstance(value, Value):
+            raise AlignrunError(f"values.{name} must build an alignrun.Value, got {type(value).__name__}")
+        values[str(name)] = value
+    return values
+
+
+def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Run:
+    """Build model, values, data, method and steering from the composed config."""
+    values = build_values(cfg)
+    data = instantiate(cfg.data, _convert_="all").prepare(values)
+    lm = instantiate(cfg.model)
+    method = instantiate(cfg.method, _convert_="all")
+    if not callable(getattr(method, "fit", None)):
+        raise AlignrunError(f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
+                            "which has no fit(run) method")
+    steering = instantiate(cfg.steering, _convert_="all")
+    if not isinstance(steering, Intervention):
+        raise AlignrunError(f"steering '{group_choice(cfg, 'steering')}' has no apply(lm) method")
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    return Run(cfg=cfg, lm=lm, values=values, data=data, method=method, steering=steering,
+               output_dir=output_dir, pm=pm, is_main_process=is_main)
+
+
+def run_job(cfg: DictConfig, output_dir: str | Path, pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
+    """Run one job and return its ``results.json`` content (also written to ``output_dir``).
+
+    Args:
+        cfg: a composed alignrun config (``alignrun.config.compose`` or the Hydra CLI's).
+        output_dir: where the job writes; created if missing.
+        pm: a plugin manager; a fresh one with autoloaded plugins when None.
+
+    Raises:
+        AlignrunError: bad config or data (a one-line message; the CLI exits non-zero).
+    """
+    from alignrun.evaluation import evaluate
+    from alignrun.results import build_results, finish_candidates, write_results
+
+    check_config(cfg)
+    pm = pm or get_plugin_manager()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run: Run | None = None
+    results: dict[str, Any] | None = None
+    error: BaseException | None = None
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        pm.hook.alignrun_configure(config=cfg)
+        for name, node in (cfg.loggers or {}).items():
+            pm.register(instantiate(node), name=f"alignrun.logger.{name}")
+        seed_everything(int(cfg.seed))
+        run = build_run(cfg, out, pm)
+        timings["build"] = time.perf_counter() - start
+        pm.hook.alignrun_run_start(run=run)
+
+        t = time.perf_counter()
+        outcome = pm.hook.alignrun_run_method(run=run, method=run.method)
+        if not isinstance(outcome, MethodResult):
+            raise AlignrunError(f"method '{group_choice(cfg, 'method')}' returned "
+                                f"{type(outcome).__name__}, not an alignrun.MethodResult")
+        timings["method"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        steering = [run.steering] + ([outcome.intervention] if outcome.intervention else [])
+        evaluation = evaluate(run, outcome.lm, steering)
+        timings["evaluate"] = time.perf_counter() - t
+
+        names = list(run.values)
+        reference = float(cfg.results.hypervolume_reference)
+        hv = finish_candidates(outcome.candidates, names, reference)
+        run.log({f"eval/{k}": v for k, v in evaluation.scores.items()})
+        timings["total"] = time.perf_counter() - start
+        results = build_results(
+            method=group_choice(cfg, "method"), model=outcome.lm.name, values=names, scores=evaluation.scores,
+            candidates=outcome.candidates, hypervolume=hv, value_profile=evaluation.value_profile,
+            metrics={**outcome.metrics, **evaluation.metrics}, timings=timings,
+        )
+        if run.is_main_process:
+            write_results(out, results, reference, outcome.artefacts)
+        return results
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        pm.hook.alignrun_run_finish(run=run, results=results, error=error)
+

@@ -1,0 +1,106 @@
+"""``results.json`` (the contract of DESIGN.md §4) and the run's ``report.md``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from alignrun.atomic import atomic_write_text
+from alignrun.contracts import Candidate
+from alignrun.pareto import hypervolume, pareto_mask
+
+RESULT_KEYS = ("method", "model", "values", "scores", "candidates", "hypervolume", "value_profile",
+               "metrics", "timings")
+
+
+def finish_candidates(candidates: list[Candidate], values: Sequence[str], reference: float) -> float | None:
+    """Set every candidate's Pareto flag and return the front's hypervolume (None without candidates).
+
+    ``reference`` is the reference point's coordinate for every value (stated in report.md).
+    """
+    if not candidates:
+        return None
+    points = [[c.scores[v] for v in values] for c in candidates]
+    for candidate, on_front in zip(candidates, pareto_mask(points), strict=True):
+        candidate.pareto = on_front
+    return hypervolume(points, [reference] * len(values))
+
+
+def build_results(
+    *,
+    method: str,
+    model: str,
+    values: Sequence[str],
+    scores: dict[str, float],
+    candidates: list[Candidate],
+    hypervolume: float | None,
+    value_profile: dict[str, float] | None,
+    metrics: dict[str, float],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """The ``results.json`` dict, keys in contract order."""
+    return {
+        "method": method,
+        "model": model,
+        "values": list(values),
+        "scores": {v: float(scores[v]) for v in values if v in scores},
+        "candidates": [
+            {"weights": c.weights, "scores": c.scores, "pareto": c.pareto, "path": c.path} for c in candidates
+        ],
+        "hypervolume": hypervolume,
+        "value_profile": value_profile,
+        "metrics": metrics,
+        "timings": timings,
+    }
+
+
+def write_results(output_dir: Path, results: dict[str, Any], reference: float,
+                  artefacts: dict[str, str] | None = None) -> None:
+    """Write ``results.json`` and ``report.md`` atomically."""
+    atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(output_dir / "report.md", render_report(results, reference, artefacts or {}))
+
+
+def _f(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def render_report(results: dict[str, Any], reference: float, artefacts: dict[str, str]) -> str:
+    """A short markdown report a person reads first."""
+    values = results["values"]
+    lines = [
+        f"# alignrun: `{results['method']}` on `{results['model']}`",
+        "",
+        "Scores: higher = more aligned with the value (each value's scorer, on its held-out prompts).",
+        "",
+        "| value | score |",
+        "|---|---|",
+        *(f"| {v} | {_f(results['scores'].get(v))} |" for v in values),
+    ]
+    if results["candidates"]:
+        lines += [
+            "",
+            f"## Candidates ({len(results['candidates'])})",
+            "",
+            f"Hypervolume of the Pareto front: {_f(results['hypervolume'])} "
+            f"(reference point: {reference} for every value).",
+            "",
+            "| " + " | ".join([*(f"w[{v}]" for v in values), *values, "pareto"]) + " |",
+            "|" + "---|" * (2 * len(values) + 1),
+        ]
+        for c in results["candidates"]:
+            cells = [*(_f(c["weights"].get(v)) for v in values), *(_f(c["scores"].get(v)) for v in values)]
+            lines.append("| " + " | ".join([*cells, "yes" if c["pareto"] else ""]) + " |")
+    if results["value_profile"]:
+        lines += ["", "## Value profile", "", "| value | score in [-1, 1] |", "|---|---|"]
+        lines += [f"| {k} | {_f(v)} |" for k, v in results["value_profile"].items()]
+    for title, table in (("Metrics", results["metrics"]), ("Timings (s)", results["timings"])):
+        if table:
+            lines += ["", f"## {title}", "", "| name | value |", "|---|---|"]
+            lines += [f"| {k} | {_f(v)} |" for k, v in table.items()]
+    if artefacts:
+        lines += ["", "## Artefacts", ""] + [f"- {k}: `{v}`" for k, v in artefacts.items()]
+    return "\n".join(lines) + "\n"

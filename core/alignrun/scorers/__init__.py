@@ -1,0 +1,1 @@
+"""Scorers: ``score(prompts, responses) -> list[float]``, higher = more aligned with the value."""

@@ -1,0 +1,1 @@
+"""Config folder of the none plugin (pkg://alignrun_none.conf)."""
