@@ -23,19 +23,22 @@ def collect_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job dir of ``sweep_dir`` holding a ``results.json`` (job number order)."""
     rows = []
     job_dirs = [p.parent for p in sweep_dir.glob("*/results.json")]
-    for job_dir in sorted(job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0,
-                                                    p.name)):
+    for job_dir in sorted(
+        job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)
+    ):
         results = json.loads((job_dir / "results.json").read_text(encoding="utf-8"))
         overrides_file = job_dir / ".hydra" / "overrides.yaml"
         overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-        rows.append({
-            "dir": job_dir.name,
-            "overrides": [str(o) for o in overrides],
-            "method": results["method"],
-            "model": results["model"],
-            "scores": results["scores"],
-            "hypervolume": results["hypervolume"],
-        })
+        rows.append(
+            {
+                "dir": job_dir.name,
+                "overrides": [str(o) for o in overrides],
+                "method": results["method"],
+                "model": results["model"],
+                "scores": results["scores"],
+                "hypervolume": results["hypervolume"],
+            }
+        )
     return rows
 
 
@@ -66,8 +69,12 @@ def plot_summary(rows: list[dict[str, Any]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(values) + 0.2 * len(rows), 3.5))
     for i, row in enumerate(rows):
         xs = [j + i * width for j in range(len(values))]
-        ax.bar(xs, [row["scores"].get(v, 0.0) for v in values], width,
-               label=f"{row['dir']}: {' '.join(row['overrides'])}"[:60])
+        ax.bar(
+            xs,
+            [row["scores"].get(v, 0.0) for v in values],
+            width,
+            label=f"{row['dir']}: {' '.join(row['overrides'])}"[:60],
+        )
     ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(values))], values)
     ax.set_ylabel("score (higher = more aligned)")
     ax.axhline(0, color="black", linewidth=0.5)

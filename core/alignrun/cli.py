@@ -64,8 +64,10 @@ def preflight(args: list[str]) -> None:
         if "experiment" not in by_key:  # an experiment may bring its own method
             raise AlignrunError(no_method_message())
     elif not method.is_add():
-        raise AlignrunError(f"write +method={method.get_value_element_as_str()} (with '+': "
-                            "method is not in the defaults list, so it is appended)")
+        raise AlignrunError(
+            f"write +method={method.get_value_element_as_str()} (with '+': "
+            "method is not in the defaults list, so it is appended)"
+        )
     else:
         known = installed_options("method")
         for choice in _choices(method):
@@ -117,7 +119,10 @@ def _task(cfg: DictConfig) -> None:
         if err is not None:
             _fail(str(err), err.exit_code)
         if isinstance(exc, InstantiationException) and not os.environ.get("HYDRA_FULL_ERROR"):
-            _fail(f"{str(exc).splitlines()[0]} {exc.__cause__ or ''} (HYDRA_FULL_ERROR=1 shows the traceback)", 1)
+            _fail(
+                f"{str(exc).splitlines()[0]} {exc.__cause__ or ''} (HYDRA_FULL_ERROR=1 shows the traceback)",
+                1,
+            )
         raise
 
 

@@ -123,8 +123,11 @@ def check_config(cfg: DictConfig) -> None:
         str(full_key)
         for key in cfg
         if key != "hydra"
-        for full_key in (OmegaConf.missing_keys(cfg[key]) if OmegaConf.is_config(cfg[key])
-                         else ([key] if OmegaConf.is_missing(cfg, str(key)) else []))
+        for full_key in (
+            OmegaConf.missing_keys(cfg[key])
+            if OmegaConf.is_config(cfg[key])
+            else ([key] if OmegaConf.is_missing(cfg, str(key)) else [])
+        )
     )
     if missing:
         raise AlignrunError(
@@ -135,8 +138,10 @@ def check_config(cfg: DictConfig) -> None:
 
 def no_method_message() -> str:
     methods = installed_options("method")
-    return (f"no method chosen: add +method=<name> (installed: {', '.join(methods) or 'none found'}); "
-            "see alignrun --help")
+    return (
+        f"no method chosen: add +method=<name> (installed: {', '.join(methods) or 'none found'}); "
+        "see alignrun --help"
+    )
 
 
 def installed_options(group: str) -> list[str]:
@@ -161,4 +166,6 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
 
     register_searchpath_plugin()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides or []), return_hydra_config=True)
+        return hydra_compose(
+            config_name=CONFIG_NAME, overrides=list(overrides or []), return_hydra_config=True
+        )

@@ -68,8 +68,9 @@ def score_values(values: Mapping[str, Value], generations: Mapping[str, Generati
             continue
         scores = scorer.score(gen.prompts, gen.responses)
         if len(scores) != len(gen.responses):
-            raise AlignrunError(f"scorer of value '{name}' returned {len(scores)} scores for "
-                                f"{len(gen.responses)} responses")
+            raise AlignrunError(
+                f"scorer of value '{name}' returned {len(scores)} scores for {len(gen.responses)} responses"
+            )
         mean = sum(scores) / len(scores)
         if not math.isfinite(mean):
             raise AlignrunError(f"scorer of value '{name}' returned a non-finite score")
@@ -89,6 +90,10 @@ def evaluate(run: Run, lm: LM, interventions: Iterable[Intervention] = ()) -> Ev
         for intervention in interventions:
             steered = stack.enter_context(intervention.apply(steered))
         responses = run.hook.alignrun_generate(run=run, lm=steered, prompts=prompts) if prompts else []
+        if len(responses) != len(prompts):
+            raise AlignrunError(
+                f"alignrun_generate returned {len(responses)} responses for {len(prompts)} prompts"
+            )
         generations: dict[str, Generations] = {}
         start = 0
         for n in names:

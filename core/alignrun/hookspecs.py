@@ -46,8 +46,9 @@ def alignrun_config_searchpath() -> str | None:
     """Return a Hydra search path, e.g. ``"pkg://my_plugin.conf"``, so its YAML files become choosable.
 
     Called while Hydra builds its search path (also for ``--help``), only for alignrun's own
-    app. Every folder under that path Hydra reads needs an ``__init__.py``. Must be cheap and
-    must not import torch.
+    app. Make every config folder under it a regular package (an ``__init__.py``), so that
+    setuptools ships it and it never merges with a same-named folder elsewhere on ``sys.path``.
+    Must be cheap and must not import torch.
     """
 
 
@@ -55,7 +56,8 @@ def alignrun_config_searchpath() -> str | None:
 def alignrun_configure(config: DictConfig) -> None:
     """Check or adjust the composed config before anything is built.
 
-    Raise :class:`alignrun.AlignrunError` to reject it with a one-line message.
+    Raise :class:`alignrun.AlignrunError` to reject it with a one-line message. The
+    ``loggers=`` objects are registered after this hook, so they do not receive it.
 
     Args:
         config: the job's composed config (mutable; struct mode is on).
@@ -106,6 +108,9 @@ def alignrun_log(run: Run, metrics: dict[str, float], step: int | None) -> None:
 def alignrun_checkpoint_saved(run: Run, path: Path, step: int) -> None:
     """Called after a checkpoint was written completely (atomically) to ``path``.
 
+    Fired by methods that checkpoint (``run.hook.alignrun_checkpoint_saved(...)``), on the
+    main process only.
+
     Args:
         run: the run.
         path: the checkpoint folder.
@@ -152,6 +157,9 @@ def alignrun_run_finish(run: Run | None, results: dict[str, Any] | None, error: 
 
     Args:
         run: the run, or None when building it failed.
-        results: the ``results.json`` content, or None when the run failed.
+        results: the ``results.json`` content once written, else None.
         error: the exception that ended the run, or None.
+
+    An implementation that raises replaces the run's own error and stops the remaining
+    implementations: clean up without raising.
     """

@@ -39,7 +39,9 @@ class LM:
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
                 messages.insert(0, {"role": "system", "content": self.system_prompt})
-            out.append(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            out.append(
+                self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            )
         return out
 
     @torch.inference_mode()
@@ -59,14 +61,22 @@ class LM:
             batches = range(0, len(prompts), cfg.batch_size)
             for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
                 texts = self.chat(prompts[start : start + cfg.batch_size])
-                enc = tok(texts, return_tensors="pt", padding=True, truncation=True,
-                          max_length=cfg.max_prompt_tokens, add_special_tokens=False).to(self.device)
+                enc = tok(
+                    texts,
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=cfg.max_prompt_tokens,
+                    add_special_tokens=False,
+                ).to(self.device)
                 sampling: dict[str, Any] = (
                     {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
-                    if cfg.do_sample else {"do_sample": False}
+                    if cfg.do_sample
+                    else {"do_sample": False}
                 )
-                out = self.model.generate(**enc, max_new_tokens=cfg.max_new_tokens, pad_token_id=tok.pad_token_id,
-                                          **sampling)
+                out = self.model.generate(
+                    **enc, max_new_tokens=cfg.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling
+                )
                 new_tokens = out[:, enc["input_ids"].shape[1] :]
                 responses.extend(t.strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True))
         finally:

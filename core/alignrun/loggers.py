@@ -36,13 +36,14 @@ class JsonlLogger:
     @hookimpl
     def alignrun_log(self, run: Run, metrics: dict[str, float], step: int | None) -> None:
         if self._file is None:
-            self._file = Path(run.output_dir, self.filename).open("a", encoding="utf-8")
+            self._file = Path(run.output_dir, self.filename).open("a", encoding="utf-8")  # noqa: SIM115 (open across calls; closed in run_finish)
         self._file.write(json.dumps({"step": step, **metrics}) + "\n")
         self._file.flush()  # a crashed run keeps every line logged so far
 
     @hookimpl
-    def alignrun_run_finish(self, run: Run | None, results: dict[str, Any] | None,
-                            error: BaseException | None) -> None:
+    def alignrun_run_finish(
+        self, run: Run | None, results: dict[str, Any] | None, error: BaseException | None
+    ) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None

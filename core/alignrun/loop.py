@@ -50,17 +50,30 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
     lm = instantiate(cfg.model)
     method = instantiate(cfg.method, _convert_="all")
     if not callable(getattr(method, "fit", None)):
-        raise AlignrunError(f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
-                            "which has no fit(run) method")
+        raise AlignrunError(
+            f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
+            "which has no fit(run) method"
+        )
     steering = instantiate(cfg.steering, _convert_="all")
     if not isinstance(steering, Intervention):
         raise AlignrunError(f"steering '{group_choice(cfg, 'steering')}' has no apply(lm) method")
     is_main = int(os.environ.get("RANK", "0")) == 0
-    return Run(cfg=cfg, lm=lm, values=values, data=data, method=method, steering=steering,
-               output_dir=output_dir, pm=pm, is_main_process=is_main)
+    return Run(
+        cfg=cfg,
+        lm=lm,
+        values=values,
+        data=data,
+        method=method,
+        steering=steering,
+        output_dir=output_dir,
+        pm=pm,
+        is_main_process=is_main,
+    )
 
 
-def run_job(cfg: DictConfig, output_dir: str | Path, pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
+def run_job(
+    cfg: DictConfig, output_dir: str | Path, pm: pluggy.PluginManager | None = None
+) -> dict[str, Any]:
     """Run one job and return its ``results.json`` content (also written to ``output_dir``).
 
     Args:
@@ -95,8 +108,10 @@ def run_job(cfg: DictConfig, output_dir: str | Path, pm: pluggy.PluginManager | 
         t = time.perf_counter()
         outcome = pm.hook.alignrun_run_method(run=run, method=run.method)
         if not isinstance(outcome, MethodResult):
-            raise AlignrunError(f"method '{group_choice(cfg, 'method')}' returned "
-                                f"{type(outcome).__name__}, not an alignrun.MethodResult")
+            raise AlignrunError(
+                f"method '{group_choice(cfg, 'method')}' returned "
+                f"{type(outcome).__name__}, not an alignrun.MethodResult"
+            )
         timings["method"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -109,17 +124,23 @@ def run_job(cfg: DictConfig, output_dir: str | Path, pm: pluggy.PluginManager | 
         hv = finish_candidates(outcome.candidates, names, reference)
         run.log({f"eval/{k}": v for k, v in evaluation.scores.items()})
         timings["total"] = time.perf_counter() - start
-        results = build_results(
-            method=group_choice(cfg, "method"), model=outcome.lm.name, values=names, scores=evaluation.scores,
-            candidates=outcome.candidates, hypervolume=hv, value_profile=evaluation.value_profile,
-            metrics={**outcome.metrics, **evaluation.metrics}, timings=timings,
+        summary = build_results(
+            method=group_choice(cfg, "method"),
+            model=outcome.lm.name,
+            values=names,
+            scores=evaluation.scores,
+            candidates=outcome.candidates,
+            hypervolume=hv,
+            value_profile=evaluation.value_profile,
+            metrics={**outcome.metrics, **evaluation.metrics},
+            timings=timings,
         )
         if run.is_main_process:
-            write_results(out, results, reference, outcome.artefacts)
+            write_results(out, summary, reference, outcome.artefacts)
+        results = summary  # only once written: run_finish sees results or an error, not both
         return results
     except BaseException as exc:
         error = exc
         raise
     finally:
         pm.hook.alignrun_run_finish(run=run, results=results, error=error)
-

@@ -63,6 +63,8 @@ def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
 
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
+    # historic: every plugin registered from here on gets this call at registration
+    pm.hook.alignrun_addhooks.call_historic(kwargs={"pluginmanager": pm})
     pm.register(defaults, name="alignrun.defaults")
     if autoload:
         for ep in _selected_entry_points():

@@ -12,8 +12,17 @@ from alignrun.atomic import atomic_write_text
 from alignrun.contracts import Candidate
 from alignrun.pareto import hypervolume, pareto_mask
 
-RESULT_KEYS = ("method", "model", "values", "scores", "candidates", "hypervolume", "value_profile",
-               "metrics", "timings")
+RESULT_KEYS = (
+    "method",
+    "model",
+    "values",
+    "scores",
+    "candidates",
+    "hypervolume",
+    "value_profile",
+    "metrics",
+    "timings",
+)
 
 
 def finish_candidates(candidates: list[Candidate], values: Sequence[str], reference: float) -> float | None:
@@ -57,8 +66,9 @@ def build_results(
     }
 
 
-def write_results(output_dir: Path, results: dict[str, Any], reference: float,
-                  artefacts: dict[str, str] | None = None) -> None:
+def write_results(
+    output_dir: Path, results: dict[str, Any], reference: float, artefacts: dict[str, str] | None = None
+) -> None:
     """Write ``results.json`` and ``report.md`` atomically."""
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2, allow_nan=False) + "\n")
     atomic_write_text(output_dir / "report.md", render_report(results, reference, artefacts or {}))

@@ -60,7 +60,9 @@ class DataSpec:
             if pairs is not None:
                 missing = [c for c in PAIR_COLUMNS if c not in pairs.column_names]
                 if missing:
-                    raise AlignrunError(f"preference data of value '{name}' lacks column(s) {', '.join(missing)}")
+                    raise AlignrunError(
+                        f"preference data of value '{name}' lacks column(s) {', '.join(missing)}"
+                    )
                 if len(pairs) == 0:
                     raise AlignrunError(f"preference data of value '{name}' is empty")
                 if self.max_pairs is not None and len(pairs) > self.max_pairs:

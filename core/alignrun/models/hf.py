@@ -1,9 +1,17 @@
-"""``model=hf``: any Hugging Face causal LM, by hub name or local folder."""
+"""``model=hf``: any Hugging Face causal LM, by hub name or local folder.
+
+Order of attempts: a local folder; the local hub cache (no network); the hub itself, but
+only after a quick reachability probe, because huggingface_hub retries an unreachable
+host for most of a minute before failing.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -12,6 +20,7 @@ from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_FIX = "pass model.name=/path/to/a/downloaded/model where the hub is out of reach"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -19,6 +28,24 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face endpoint opens within ``timeout`` seconds."""
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load(name: str, **kwargs: Any) -> tuple[Any, Any]:
+    tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    return model, tokenizer
 
 
 def load_hf(
@@ -42,25 +69,31 @@ def load_hf(
     """
     if dtype not in _DTYPES:
         raise AlignrunError(f"model.dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
-    local = Path(name).expanduser().is_dir()
+    kwargs = {"revision": revision, "dtype": _DTYPES[dtype], "trust_remote_code": trust_remote_code}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            name, revision=revision, dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code
-        )
+        if Path(name).expanduser().is_dir():
+            model, tokenizer = _load(str(Path(name).expanduser()), **kwargs)
+        else:
+            try:
+                model, tokenizer = _load(name, local_files_only=True, **kwargs)
+            except OSError:  # not in the hub cache: the hub itself is the last resort
+                if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+                    raise AlignrunError(
+                        f"model '{name}' is not a local folder nor in the hub cache, and "
+                        f"HF_HUB_OFFLINE is set; {_FIX}"
+                    ) from None
+                if not hub_reachable():
+                    raise AlignrunError(
+                        f"model '{name}' is not a local folder nor in the hub cache, and the "
+                        f"Hugging Face Hub is unreachable; {_FIX}"
+                    ) from None
+                model, tokenizer = _load(name, **kwargs)
     except (OSError, ValueError) as exc:
-        where = "the local folder" if local else "the Hugging Face Hub"
-        hint = (
-            " (HF_HUB_OFFLINE is set: only local folders and the hub cache are used)"
-            if os.environ.get("HF_HUB_OFFLINE") else ""
-        )
-        raise AlignrunError(
-            f"could not load model '{name}' from {where}{hint}: {str(exc).splitlines()[0]} "
-            "— pass model.name=/path/to/a/downloaded/model on a machine without hub access"
-        ) from exc
+        raise AlignrunError(f"could not load model '{name}': {str(exc).splitlines()[0]}; {_FIX}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
         raise AlignrunError(f"model '{name}' has no chat template; alignrun needs an instruction-tuned model")
-    model.to(resolve_device(device)).eval()
+    cast(torch.nn.Module, model).to(resolve_device(device))  # transformers' own .to typing confuses mypy
+    model.eval()
     return LM(model=model, tokenizer=tokenizer, name=name)

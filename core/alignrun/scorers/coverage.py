@@ -9,10 +9,15 @@ from alignrun.scorers.phrase import REFUSAL_PHRASES, PhraseScorer
 
 _WORD = re.compile(r"[a-z][a-z'-]+")
 STOPWORDS = frozenset(
-    "a an the and or but if then so to of in on at by for with from about as into over under is are was were be "
-    "been being am do does did have has had can could should would will shall may might must i me my you your we "
-    "our they their he she it its this that these those what which who whom how why when where there here not no "
-    "yes please tell give make get want need like some any all more most very just also than too out up down".split()
+    " ".join(
+        [
+            "a an the and or but if then so to of in on at by for with from about as into over under is",
+            "are was were be been being am do does did have has had can could should would will shall",
+            "may might must i me my you your we our they their he she it its this that these those what",
+            "which who whom how why when where there here not no yes please tell give make get want",
+            "need like some any all more most very just also than too out up down",
+        ]
+    ).split()
 )
 
 

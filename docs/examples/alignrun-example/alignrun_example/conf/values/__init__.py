@@ -1,0 +1,1 @@
+"""Value configs of alignrun-example."""

@@ -1,0 +1,38 @@
+"""Shared fixtures: compose the real configs, shrunk (tiny model, 2 prompts per value)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from alignrun.config import compose
+
+SMOKE = ["experiment=smoke", "loggers=[]"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def smoke_cfg() -> DictConfig:
+    """The real primary config with ``+method=none experiment=smoke``."""
+    return compose(["+method=none", *SMOKE])
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m alignrun ARGS`` in ``cwd`` as a user would (fresh process)."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "alignrun", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,107 @@
+"""The ``alignrun`` command as a user runs it: subprocesses in a scratch dir."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMOKE, run_cli
+
+HEAVY = ("torch", "transformers", "peft")
+
+
+def test_help_lists_groups_without_heavy_imports(tmp_path: Path) -> None:
+    # calls the console script's entry function in a fresh interpreter and inspects sys.modules
+    code = (
+        "import sys\n"
+        "from alignrun.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('EXIT', code, 'HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    assert "EXIT 0 HEAVY []" in out
+    for group in ("method:", "model:", "values:", "data:", "steering:", "loggers:", "experiment:"):
+        assert group in out
+    assert "method: " in out and "none" in out.split("method: ")[1].splitlines()[0]
+
+
+def test_no_method_is_one_friendly_line(tmp_path: Path) -> None:
+    res = run_cli(cwd=tmp_path)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "+method=" in lines[0] and "none" in lines[0]
+    assert not list(tmp_path.iterdir())  # no half-made output dir
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["+method=nope"], "unknown method 'nope'"),
+        (["-m", "+method=none,nope"], "unknown method 'nope'"),
+        (["+method=none", "values=[nope]"], "unknown value 'nope'"),
+        (["+method=none", "seed=abc"], "seed"),
+        (["+method=none", "model=hf"], "missing required setting: model.name"),
+        (["+method=none", "steering=system_prompt"], "steering.text"),
+        (["+method=none", "values=[]"], "no values chosen"),
+        (["method=none"], "+method=none"),
+        (["+method=none", "nosuchkey=1"], "nosuchkey"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str) -> None:
+    res = run_cli(*args, cwd=tmp_path)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("alignrun: error:") and needle in lines[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_unreachable_model_is_one_line(tmp_path: Path) -> None:
+    res = run_cli(
+        "+method=none", *SMOKE, "model=hf", "model.name=org/not-here", "hydra.run.dir=D", cwd=tmp_path
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "model 'org/not-here' is not a local folder" in res.stderr
+    assert not (tmp_path / "D" / "results.json").exists()
+
+
+def test_run_writes_results_and_report(tmp_path: Path) -> None:
+    res = run_cli("+method=none", *SMOKE, "hydra.run.dir=D", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    results = json.loads((tmp_path / "D" / "results.json").read_text())
+    assert results["method"] == "none"
+    assert set(results["scores"]) == {"helpful", "harmless", "honest"}
+    assert (tmp_path / "D" / "report.md").is_file()
+    assert (tmp_path / "D" / ".hydra" / "config.yaml").is_file()
+
+
+def test_multirun_writes_sweep_summary(tmp_path: Path) -> None:
+    res = run_cli("-m", "+method=none,none", *SMOKE, "hydra.sweep.dir=S", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "S" / "summary.json").read_text())
+    assert summary["num_jobs"] == 2 and len(summary["jobs"]) == 2
+    assert all("+method=none" in job["overrides"] for job in summary["jobs"])
+    assert (tmp_path / "S" / "report.md").read_text().count("| +method") == 0  # overrides in code spans
+    assert "`+method=none" in (tmp_path / "S" / "report.md").read_text()
+    assert (tmp_path / "S" / "summary.png").stat().st_size > 1000
+
+
+def test_steering_from_the_command_line(tmp_path: Path) -> None:
+    res = run_cli(
+        "+method=none",
+        *SMOKE,
+        "steering=system_prompt",
+        "steering.text=Be brief.",
+        "hydra.run.dir=D",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "D" / "results.json").read_text())["method"] == "none"

@@ -1,0 +1,204 @@
+"""The core loop, in process: hook order, results contract, steering, failure paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import DictConfig
+
+from alignrun import AlignrunError, MethodResult, Run, hookimpl
+from alignrun.lm import LM
+from alignrun.loop import run_job
+from alignrun.plugins import get_plugin_manager
+from alignrun.results import RESULT_KEYS
+
+
+class Recorder:
+    """A plugin that records every hook call (and answers none)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.finish: dict[str, Any] = {}
+
+    @hookimpl
+    def alignrun_configure(self, config: DictConfig) -> None:
+        self.calls.append("configure")
+
+    @hookimpl
+    def alignrun_run_start(self, run: Run) -> None:
+        self.calls.append("run_start")
+
+    @hookimpl
+    def alignrun_generate(self, run: Run, lm: LM, prompts: list[str]) -> None:
+        self.calls.append("generate")
+
+    @hookimpl
+    def alignrun_evaluate(self, run: Run, lm: LM, generations: dict[str, Any]) -> dict[str, float]:
+        self.calls.append("evaluate")
+        return {"recorder/num_values": float(len(generations))}
+
+    @hookimpl
+    def alignrun_log(self, run: Run, metrics: dict[str, float], step: int | None) -> None:
+        self.calls.append("log")
+
+    @hookimpl
+    def alignrun_run_finish(
+        self, run: Run | None, results: dict[str, Any] | None, error: BaseException | None
+    ) -> None:
+        self.calls.append("run_finish")
+        self.finish = {"run": run, "results": results, "error": error}
+
+
+def _pm_with(*plugins: object) -> Any:
+    pm = get_plugin_manager()
+    for p in plugins:
+        pm.register(p)
+    return pm
+
+
+def test_results_contract_and_hook_order(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    rec = Recorder()
+    results = run_job(smoke_cfg, tmp_path, _pm_with(rec))
+    assert rec.calls == ["configure", "run_start", "generate", "evaluate", "log", "run_finish"]
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == results
+    assert tuple(on_disk) == RESULT_KEYS
+    assert on_disk["method"] == "none"
+    assert on_disk["values"] == ["helpful", "harmless", "honest"]
+    assert set(on_disk["scores"]) == set(on_disk["values"])
+    assert all(isinstance(v, float) for v in on_disk["scores"].values())
+    assert on_disk["metrics"]["recorder/num_values"] == 3.0
+    assert on_disk["candidates"] == [] and on_disk["hypervolume"] is None
+    assert {"build", "method", "evaluate", "total"} <= set(on_disk["timings"])
+    assert "| helpful |" in (tmp_path / "report.md").read_text()
+    assert rec.finish["error"] is None and rec.finish["results"] == results
+
+
+def test_generate_hook_replaces_default_and_scores_follow(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    class Refuser:
+        @hookimpl
+        def alignrun_generate(self, run: Run, lm: LM, prompts: list[str]) -> list[str]:
+            return ["I can't help with that." for _ in prompts]
+
+    results = run_job(smoke_cfg, tmp_path, _pm_with(Refuser()))
+    assert results["scores"]["harmless"] == 1.0  # every answer is a refusal
+    assert results["scores"]["helpful"] == -1.0  # a refusal is not helpful
+
+
+def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    class Spy:
+        @hookimpl
+        def alignrun_generate(self, run: Run, lm: LM, prompts: list[str]) -> list[str]:
+            seen.append(lm.system_prompt)
+            self.lm = lm
+            return ["ok"] * len(prompts)
+
+    smoke_cfg.steering = {"_target_": "alignrun.steering.SystemPrompt", "text": "Be kind."}
+    spy = Spy()
+    run_job(smoke_cfg, tmp_path, _pm_with(spy))
+    assert seen == ["Be kind."]
+    assert spy.lm.system_prompt is None  # removed on exit
+
+
+def test_method_intervention_composes_with_steering(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    order: list[str] = []
+
+    class Tag:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @contextmanager
+        def apply(self, lm: LM) -> Iterator[LM]:
+            order.append(f"+{self.name}")
+            try:
+                yield lm
+            finally:
+                order.append(f"-{self.name}")
+
+    class Steerer:
+        @hookimpl
+        def alignrun_run_method(self, run: Run, method: Any) -> MethodResult:
+            return MethodResult(lm=run.lm, intervention=Tag("method"))
+
+    run_job(smoke_cfg, tmp_path, _pm_with(Steerer()))
+    assert order == ["+method", "-method"]
+
+
+def test_duplicate_metric_key_is_an_error(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    class Dup:
+        @hookimpl
+        def alignrun_evaluate(self, run: Run, lm: LM, generations: dict[str, Any]) -> dict[str, float]:
+            return {"score/helpful": 0.0}
+
+    rec = Recorder()
+    with pytest.raises(AlignrunError, match="score/helpful"):
+        run_job(smoke_cfg, tmp_path, _pm_with(Dup(), rec))
+    assert isinstance(rec.finish["error"], AlignrunError)
+    assert not (tmp_path / "results.json").exists()  # nothing half-written
+
+
+def test_run_finish_called_when_method_fails(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    class Boom:
+        @hookimpl
+        def alignrun_run_method(self, run: Run, method: Any) -> MethodResult:
+            raise RuntimeError("boom")
+
+    rec = Recorder()
+    with pytest.raises(RuntimeError, match="boom"):
+        run_job(smoke_cfg, tmp_path, _pm_with(Boom(), rec))
+    assert rec.calls[-1] == "run_finish"
+    assert isinstance(rec.finish["run"], Run)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_run_finish_called_when_build_fails(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    smoke_cfg.data.max_pairs = 0
+    smoke_cfg.data.sources = {"nope": None}
+    rec = Recorder()
+    with pytest.raises(AlignrunError, match="nope"):
+        run_job(smoke_cfg, tmp_path, _pm_with(rec))
+    assert rec.finish["run"] is None and isinstance(rec.finish["error"], AlignrunError)
+
+
+def test_method_must_return_method_result(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    class Wrong:
+        @hookimpl
+        def alignrun_run_method(self, run: Run, method: Any) -> str:
+            return "done"
+
+    with pytest.raises(AlignrunError, match="MethodResult"):
+        run_job(smoke_cfg, tmp_path, _pm_with(Wrong()))
+
+
+def test_candidates_get_pareto_flags_and_hypervolume(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    from alignrun import Candidate
+
+    class Soup:
+        @hookimpl
+        def alignrun_run_method(self, run: Run, method: Any) -> MethodResult:
+            names = list(run.values)
+            cands = [
+                Candidate(weights={n: w for n in names}, scores={n: w for n in names}) for w in (0.0, 0.5)
+            ]
+            return MethodResult(lm=run.lm, candidates=cands)
+
+    results = run_job(smoke_cfg, tmp_path, _pm_with(Soup()))
+    assert [c["pareto"] for c in results["candidates"]] == [False, True]
+    assert results["hypervolume"] == pytest.approx(1.5**3)  # reference -1 in each of 3 values
+    assert "reference point: -1.0" in (tmp_path / "report.md").read_text()
+
+
+def test_jsonl_logger_writes_metrics(tmp_path: Path) -> None:
+    from tests.conftest import compose
+
+    cfg = compose(["+method=none", "experiment=smoke", "loggers=[jsonl]"])
+    run_job(cfg, tmp_path)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines and set(lines[-1]) == {"step", "eval/helpful", "eval/harmless", "eval/honest"}

@@ -1,0 +1,70 @@
+"""The tiny model and the HF loader's offline behaviour."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from alignrun import AlignrunError
+from alignrun.config import GenerationConfig
+from alignrun.models.hf import load_hf
+from alignrun.models.tiny import build_tiny
+
+
+def test_tiny_is_seeded_and_fast() -> None:
+    start = time.perf_counter()
+    a = build_tiny(seed=3)
+    assert time.perf_counter() - start < 5  # < 1 s on an idle 2-core box; slack for loaded CI
+    b, c = build_tiny(seed=3), build_tiny(seed=4)
+    sa, sb, sc = (m.model.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_tiny_chat_and_generation() -> None:
+    lm = build_tiny()
+    assert lm.chat(["hi"]) == ["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"]
+    lm.system_prompt = "Be kind."
+    assert lm.chat(["hi"])[0].startswith("<|im_start|>system\nBe kind.<|im_end|>\n")
+    cfg = GenerationConfig(max_new_tokens=5, batch_size=2, progress=False)
+    out = lm.generate(["a", "bb", "a much longer prompt than the others"], cfg)
+    assert len(out) == 3 and all(isinstance(x, str) for x in out)
+    # left padding: a prompt's answer does not depend on its batch mates
+    assert lm.generate(["a"], cfg) == out[:1]
+
+
+def test_sampled_generation_is_seeded() -> None:
+    lm = build_tiny()
+    cfg = GenerationConfig(max_new_tokens=6, do_sample=True, progress=False)
+    assert lm.generate(["x", "y"], cfg, seed=1) == lm.generate(["x", "y"], cfg, seed=1)
+
+
+def test_hf_loads_a_local_folder(tmp_path: Path) -> None:
+    tiny = build_tiny()
+    tiny.model.save_pretrained(tmp_path)
+    tiny.tokenizer.save_pretrained(tmp_path)
+    lm = load_hf(str(tmp_path), device="cpu")
+    assert lm.name == str(tmp_path)
+    assert lm.chat(["hi"]) == tiny.chat(["hi"])
+
+
+def test_hf_offline_error_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(AlignrunError, match="'org/missing-model' is not a local folder nor in the hub cache"):
+        load_hf("org/missing-model")
+    assert time.perf_counter() - start < 10  # no minute of retries
+    with pytest.raises(AlignrunError, match="dtype"):
+        load_hf("x", dtype="int3")
+
+
+def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alignrun.models import hf
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(AlignrunError, match="Hub is unreachable"):
+        load_hf("org/missing-model")

@@ -1,0 +1,99 @@
+"""Plugin discovery: entry points, the autoload switch, broken plugins, the search path."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import pytest
+
+from alignrun import plugins
+from alignrun.config import AlignrunSearchPathPlugin
+from alignrun.errors import AlignrunError
+
+
+class _FakeDist:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _ep(name: str, value: str, dist: str) -> EntryPoint:
+    ep = EntryPoint(name=name, value=value, group=plugins.ENTRY_POINT_GROUP)
+    return ep._for(_FakeDist(dist))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch: pytest.MonkeyPatch) -> list[EntryPoint]:
+    eps = [
+        _ep("none", "alignrun_none", "alignrun"),
+        _ep("thirdparty", "alignrun_none.method", "someone-else"),
+    ]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+    return eps
+
+
+def test_builtin_plugin_is_an_entry_point() -> None:
+    pm = plugins.get_plugin_manager()
+    assert pm.get_plugin("none") is not None
+    assert pm.get_plugin("alignrun.defaults") is not None
+    assert "pkg://alignrun_none.conf" in plugins.config_searchpaths(pm)
+
+
+def test_autoload_switch_keeps_builtins_only(fake_entry_points: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {"none", "thirdparty"} <= set(dict(plugins.get_plugin_manager().list_name_plugin()))
+    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")
+    names = set(dict(plugins.get_plugin_manager().list_name_plugin()))
+    assert "none" in names and "thirdparty" not in names
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "thirdparty")
+    assert "thirdparty" in set(dict(plugins.get_plugin_manager().list_name_plugin()))
+
+
+def test_broken_plugin_named_with_how_to_disable(monkeypatch: pytest.MonkeyPatch) -> None:
+    eps = [_ep("broken", "alignrun_no_such_module_xyz", "broken-dist")]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+    with pytest.raises(AlignrunError) as info:
+        plugins.get_plugin_manager()
+    message = str(info.value)
+    assert "'broken'" in message and plugins.DISABLE_AUTOLOAD_ENV in message and "\n" not in message
+
+
+def test_fresh_plugin_manager_per_call() -> None:
+    assert plugins.get_plugin_manager() is not plugins.get_plugin_manager()
+
+
+def test_hooks_are_all_prefixed() -> None:
+    from alignrun import hookspecs
+
+    names = [n for n in dir(hookspecs) if n.startswith("alignrun_")]
+    assert len(names) >= 10
+    pm = plugins.get_plugin_manager(autoload=False)
+    assert all(hasattr(pm.hook, n) for n in names)
+
+
+def test_searchpath_plugin_acts_only_for_alignrun() -> None:
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+
+    other = ConfigSearchPathImpl()
+    other.append("main", "pkg://someone_else.conf")
+    AlignrunSearchPathPlugin().manipulate_search_path(other)
+    assert [e.path for e in other.get_path()] == ["pkg://someone_else.conf"]
+
+    ours = ConfigSearchPathImpl()
+    ours.append("main", "pkg://alignrun.conf")
+    AlignrunSearchPathPlugin().manipulate_search_path(ours)
+    assert "pkg://alignrun_none.conf" in [e.path for e in ours.get_path()]
+
+
+def test_addhooks_reaches_every_plugin_at_registration() -> None:
+    from alignrun import hookimpl
+
+    seen = []
+
+    class Adder:
+        @hookimpl
+        def alignrun_addhooks(self, pluginmanager: Any) -> None:
+            seen.append(pluginmanager)
+
+    pm = plugins.get_plugin_manager()
+    pm.register(Adder())
+    assert seen == [pm]
