@@ -57,3 +57,10 @@ def test_finish_candidates_sets_flags() -> None:
     assert [c.pareto for c in cands] == [True, True, True, False]
     assert hv == pytest.approx(hypervolume([[0, 1], [0.5, 0.5], [1, 0]], [-1, -1]))
     assert finish_candidates([], ["a"], 0.0) is None
+
+
+def test_candidate_without_a_score_is_a_clear_error() -> None:
+    from alignrun import AlignrunError
+
+    with pytest.raises(AlignrunError, match="no score for b"):
+        finish_candidates([Candidate(weights={"a": 1.0}, scores={"a": 0.5})], ["a", "b"], 0.0)

@@ -10,6 +10,7 @@ from typing import Any
 
 from alignrun.atomic import atomic_write_text
 from alignrun.contracts import Candidate
+from alignrun.errors import AlignrunError
 from alignrun.pareto import hypervolume, pareto_mask
 
 RESULT_KEYS = (
@@ -32,6 +33,10 @@ def finish_candidates(candidates: list[Candidate], values: Sequence[str], refere
     """
     if not candidates:
         return None
+    for i, c in enumerate(candidates):
+        missing = [v for v in values if v not in c.scores]
+        if missing:
+            raise AlignrunError(f"candidate {i} (weights {c.weights}) has no score for {', '.join(missing)}")
     points = [[c.scores[v] for v in values] for c in candidates]
     for candidate, on_front in zip(candidates, pareto_mask(points), strict=True):
         candidate.pareto = on_front
