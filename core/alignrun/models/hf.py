@@ -54,6 +54,7 @@ def load_hf(
     dtype: str = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    autocast: str = "auto",
 ) -> LM:
     """Load a causal LM and its tokenizer.
 
@@ -63,6 +64,7 @@ def load_hf(
         dtype: ``auto`` (the checkpoint's), ``float32``, ``bfloat16`` or ``float16``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1`` ...
         trust_remote_code: run the checkpoint's own Python code; off unless you trust it.
+        autocast: ``auto`` | ``bfloat16`` | ``none`` (see :class:`alignrun.lm.LM`).
 
     Raises:
         AlignrunError: the model can't be found locally or fetched (offline, typo, gated).
@@ -96,4 +98,4 @@ def load_hf(
         raise AlignrunError(f"model '{name}' has no chat template; alignrun needs an instruction-tuned model")
     cast(torch.nn.Module, model).to(resolve_device(device))  # transformers' own .to typing confuses mypy
     model.eval()
-    return LM(model=model, tokenizer=tokenizer, name=name)
+    return LM(model=model, tokenizer=tokenizer, name=name, autocast=autocast)
