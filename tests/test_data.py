@@ -7,7 +7,7 @@ from datasets import Dataset
 
 from alignrun import AlignrunError, Value
 from alignrun.data import DataSpec
-from alignrun.data.bundled import bundled_text, eval_prompts, pairs, read_jsonl
+from alignrun.data.bundled import bundled_text, eval_pairs, eval_prompts, pairs, read_jsonl
 
 VALUES = ["helpful", "harmless", "honest"]
 
@@ -16,11 +16,15 @@ VALUES = ["helpful", "harmless", "honest"]
 def test_bundled_value_data(name: str) -> None:
     ds = pairs(name)
     assert ds.column_names == ["prompt", "chosen", "rejected"]
-    assert len(ds) >= 16
+    assert len(ds) >= 150
     assert all(row["chosen"] != row["rejected"] for row in ds)
+    assert len(set(ds["prompt"])) == len(ds)
     prompts = eval_prompts(name)
-    assert len(prompts) >= 10
-    assert not set(prompts) & set(ds["prompt"])  # held out
+    assert len(prompts) >= 40
+    held_out = eval_pairs(name)
+    assert held_out.column_names == ["prompt", "chosen", "rejected"] and held_out["prompt"] == prompts
+    norm = {" ".join(p.lower().split()) for p in ds["prompt"]}
+    assert not {" ".join(p.lower().split()) for p in prompts} & norm  # held out
 
 
 def test_missing_bundled_file_is_clear() -> None:
@@ -50,8 +54,13 @@ def test_sources_replace_a_values_pairs() -> None:
     other = Dataset.from_list([{"prompt": "x", "chosen": "y", "rejected": "z"}])
     data = DataSpec(sources={"a": other}).prepare({"a": _value("a")})
     assert data.pairs["a"]["prompt"] == ["x"]
-    with pytest.raises(AlignrunError, match="not in this run"):
-        DataSpec(sources={"b": other}).prepare({"a": _value("a")})
+    unused = {"b": {"_target_": "builtins.exec", "source": "raise SystemExit('must not be built')"}}
+    assert DataSpec(sources=unused).prepare({"a": _value("a")}).pairs["a"]["prompt"][0] == "p0"
+    node = {
+        "_target_": "datasets.Dataset.from_list",
+        "mapping": [{"prompt": "n", "chosen": "y", "rejected": "z"}],
+    }
+    assert DataSpec(sources={"a": node}).prepare({"a": _value("a")}).pairs["a"]["prompt"] == ["n"]
 
 
 def test_missing_columns_and_empty_data_are_clear() -> None:
@@ -61,3 +70,12 @@ def test_missing_columns_and_empty_data_are_clear() -> None:
     empty = Value(name="a", preference_data=Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []}))
     with pytest.raises(AlignrunError, match="empty"):
         DataSpec().prepare({"a": empty})
+
+
+def test_harmful_requests_make_the_value_conflict_real() -> None:
+    # the rejected (harmful) answers are the compliant, helpful-looking ones
+    from alignrun.scorers.phrase import refusal_scorer
+
+    ds = pairs("harmless")
+    refusing = refusal_scorer()
+    assert sum(refusing.matches(r) for r in ds["rejected"]) < 0.1 * len(ds)

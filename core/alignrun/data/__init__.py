@@ -7,6 +7,7 @@ caps it and may swap a value's preference data for another source. The core loop
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from alignrun.contracts import Value
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+log = logging.getLogger("alignrun")
+
+
+def _materialise(source: Any) -> Any:
+    """A source as given, or built from its config node."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(source):
+        source = OmegaConf.to_container(source, resolve=True)
+    if isinstance(source, dict) and "_target_" in source:
+        from alignrun.config import build
+
+        return build(source, _convert_="all")
+    return source
 
 
 @dataclass
@@ -35,7 +50,9 @@ class DataSpec:
     Args:
         max_pairs: cap on training pairs per value (None: all). Subsampled with ``seed``.
         max_eval_prompts: cap on eval prompts per value (None: all); smaller evaluates faster.
-        sources: value name -> a preference-pair ``Dataset`` replacing that value's own.
+        sources: value name -> a preference-pair ``Dataset`` replacing that value's own, or
+            the config node (``_target_``) that loads it; nodes are instantiated only for values
+            in the run, so ``data=pku_saferlhf values=[harmless]`` never loads the helpful split.
         seed: the subsampling seed.
     """
 
@@ -48,15 +65,15 @@ class DataSpec:
         """Apply sources and caps to every value's data.
 
         Raises:
-            AlignrunError: a source names an unknown value, or pairs lack a required column.
+            AlignrunError: pairs lack a required column or are empty.
         """
-        unknown = sorted(set(self.sources) - set(values))
-        if unknown:
-            raise AlignrunError(f"data.sources names values not in this run: {', '.join(unknown)}")
+        unused = sorted(set(self.sources) - set(values))
+        if unused:
+            log.info("data.sources for %s not loaded: not among this run's values", ", ".join(unused))
         rng = random.Random(self.seed)
         data = RunData()
         for name, value in values.items():
-            pairs = self.sources.get(name, value.preference_data)
+            pairs = _materialise(self.sources[name]) if name in self.sources else value.preference_data
             if pairs is not None:
                 missing = [c for c in PAIR_COLUMNS if c not in pairs.column_names]
                 if missing:

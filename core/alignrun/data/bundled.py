@@ -1,6 +1,8 @@
 """alignrun's own small bundled data (written by the project), read from ``alignrun/data/files``.
 
-``pairs.jsonl`` rows are ``{"prompt", "chosen", "rejected"}``; ``eval.jsonl`` rows ``{"prompt"}``.
+``<value>.pairs.jsonl`` (training) and ``<value>.eval.jsonl`` (held out) rows are
+``{"prompt", "chosen", "rejected"}``; the eval prompts are what models answer in evaluation,
+their answer pairs measure scorers' pairwise accuracy.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ def pairs(name: str) -> Any:
 def eval_prompts(name: str) -> list[str]:
     """The bundled held-out eval prompts of value ``name``."""
     return [row["prompt"] for row in read_jsonl(f"{name}.eval.jsonl")]
+
+
+def eval_pairs(name: str) -> Any:
+    """The held-out eval items of value ``name`` with their chosen/rejected answers (scorer accuracy)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(read_jsonl(f"{name}.eval.jsonl"))
 
 
 def bundled_text() -> Iterator[str]:
