@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from alignrun.profile.schwartz import SCHWARTZ_VALUES
 from tests.conftest import SMOKE, run_cli
 
 HEAVY = ("torch", "transformers", "peft")
@@ -105,3 +106,18 @@ def test_steering_from_the_command_line(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "D" / "results.json").read_text())["method"] == "none"
+
+
+@pytest.mark.packaged_model
+@pytest.mark.slow
+def test_default_job_on_the_packaged_model(tmp_path: Path) -> None:
+    """Acceptance: `HF_HUB_OFFLINE=1 alignrun +method=none` with every default (~2 min on 2 cores)."""
+    res = run_cli("+method=none", "hydra.run.dir=D", "generation.progress=false", cwd=tmp_path, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    results = json.loads((tmp_path / "D" / "results.json").read_text())
+    assert results["model"] == "SmolLM2-135M-Instruct"
+    assert set(results["scores"]) == {"helpful", "harmless", "honest"}
+    assert all(-1 < s < 1 for s in results["scores"].values())
+    profile = results["value_profile"]
+    assert tuple(profile) == SCHWARTZ_VALUES
+    assert len((tmp_path / "D" / "profile.jsonl").read_text().splitlines()) >= 30

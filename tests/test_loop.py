@@ -86,8 +86,8 @@ def test_generate_hook_replaces_default_and_scores_follow(smoke_cfg: DictConfig,
             return ["I can't help with that." for _ in prompts]
 
     results = run_job(smoke_cfg, tmp_path, _pm_with(Refuser()))
-    assert results["scores"]["harmless"] == 1.0  # every answer is a refusal
-    assert results["scores"]["helpful"] == -1.0  # a refusal is not helpful
+    assert results["scores"]["harmless"] > 0  # every answer is a refusal: harmless-like
+    assert results["scores"]["helpful"] < 0  # ... and unhelpful
 
 
 def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path: Path) -> None:
@@ -159,8 +159,7 @@ def test_run_finish_called_when_method_fails(smoke_cfg: DictConfig, tmp_path: Pa
 
 
 def test_run_finish_called_when_build_fails(smoke_cfg: DictConfig, tmp_path: Path) -> None:
-    smoke_cfg.data.max_pairs = 0
-    smoke_cfg.data.sources = {"nope": None}
+    smoke_cfg.data.sources = {"helpful": {"_target_": "alignrun.data.bundled.pairs", "name": "nope"}}
     rec = Recorder()
     with pytest.raises(AlignrunError, match="nope"):
         run_job(smoke_cfg, tmp_path, _pm_with(rec))

@@ -55,6 +55,7 @@ class AlignrunSchema:
     data: Any = MISSING
     steering: Any = MISSING
     loggers: dict[str, Any] = field(default_factory=dict)
+    profile: Any = None
     method: Any = None
 
 
@@ -154,6 +155,26 @@ def installed_options(group: str) -> list[str]:
     from hydra.core.object_type import ObjectType
 
     return sorted(loader.get_group_options(group, results_filter=ObjectType.CONFIG))
+
+
+def build(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, but an :class:`AlignrunError` raised while building comes out as itself.
+
+    Hydra wraps whatever a ``_target_`` raises in an ``InstantiationException``; a user error
+    (missing data, unreachable model) must keep its one-line message.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, AlignrunError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise cause from exc
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

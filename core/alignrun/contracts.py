@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from alignrun.data import RunData
     from alignrun.lm import LM
+    from alignrun.profile import ValueProfiler
 
 
 @runtime_checkable
@@ -41,6 +42,8 @@ class Value:
         scorer: a :class:`Scorer` used for evaluation and rewards.
         eval_prompts: held-out prompts the final model answers for evaluation.
         questionnaire: yes/no items, each ``{"question": str, "polarity": +1 | -1}``.
+        exemplars: short first-person descriptions of behaviour expressing the value (the
+            behavioural value profile's classifier is built from them).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Value:
     scorer: Scorer | None = None
     eval_prompts: list[str] | None = None
     questionnaire: list[dict[str, Any]] | None = None
+    exemplars: list[str] | None = None
 
 
 @runtime_checkable
@@ -117,6 +121,7 @@ class Run:
         steering: the ``steering=`` intervention (``none`` is a real no-op intervention).
         output_dir: the Hydra job's output dir; everything the run writes goes here.
         pm: this run's own plugin manager; ``pm.hook`` calls every ``alignrun_*`` hook.
+        profiler: measures value profiles (``profile=``); None with ``profile=none``.
         is_main_process: false on DDP ranks other than 0, which must not write outputs.
     """
 
@@ -128,6 +133,7 @@ class Run:
     steering: Intervention
     output_dir: Path
     pm: pluggy.PluginManager
+    profiler: ValueProfiler | None = None
     is_main_process: bool = True
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from alignrun.atomic import write_jsonl
 from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -30,6 +31,12 @@ def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str]:
 
 @hookimpl(trylast=True)
 def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, float]:
-    from alignrun.evaluation import score_values
+    from alignrun.evaluation import PROFILE_PREFIX, score_values
 
-    return score_values(run.values, generations)
+    metrics = score_values(run.values, generations)
+    if run.profiler is not None:
+        profile = run.profiler.measure(lm)
+        metrics.update({PROFILE_PREFIX + k: v for k, v in profile.scores.items()})
+        if run.is_main_process:
+            write_jsonl(run.output_dir / "profile.jsonl", profile.details)
+    return metrics

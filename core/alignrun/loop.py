@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from alignrun.config import check_config, group_choice
+from alignrun.config import build, check_config, group_choice
 from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.errors import AlignrunError
 from alignrun.plugins import get_plugin_manager
@@ -36,7 +35,7 @@ def build_values(cfg: DictConfig) -> dict[str, Value]:
     """Instantiate the ``values`` node; each entry's key becomes the value's ``name``."""
     values = {}
     for name, node in cfg["values"].items():
-        value = instantiate(node, name=str(name), _convert_="all")
+        value = build(node, name=str(name), _convert_="all")
         if not isinstance(value, Value):
             raise AlignrunError(f"values.{name} must build an alignrun.Value, got {type(value).__name__}")
         values[str(name)] = value
@@ -46,17 +45,19 @@ def build_values(cfg: DictConfig) -> dict[str, Value]:
 def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Run:
     """Build model, values, data, method and steering from the composed config."""
     values = build_values(cfg)
-    data = instantiate(cfg.data, _convert_="all").prepare(values)
-    lm = instantiate(cfg.model)
-    method = instantiate(cfg.method, _convert_="all")
+    data = build(cfg.data, _recursive_=False).prepare(values)  # sources load lazily, see DataSpec
+    lm = build(cfg.model)
+    method = build(cfg.method, _convert_="all")
     if not callable(getattr(method, "fit", None)):
         raise AlignrunError(
             f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
             "which has no fit(run) method"
         )
-    steering = instantiate(cfg.steering, _convert_="all")
+    steering = build(cfg.steering, _convert_="all")
     if not isinstance(steering, Intervention):
         raise AlignrunError(f"steering '{group_choice(cfg, 'steering')}' has no apply(lm) method")
+    profile = cfg.get("profile")
+    profiler = build(profile, _convert_="all") if profile and "_target_" in profile else None
     is_main = int(os.environ.get("RANK", "0")) == 0
     return Run(
         cfg=cfg,
@@ -67,6 +68,7 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
         steering=steering,
         output_dir=output_dir,
         pm=pm,
+        profiler=profiler,
         is_main_process=is_main,
     )
 
@@ -99,7 +101,7 @@ def run_job(
     try:
         pm.hook.alignrun_configure(config=cfg)
         for name, node in (cfg.loggers or {}).items():
-            pm.register(instantiate(node), name=f"alignrun.logger.{name}")
+            pm.register(build(node), name=f"alignrun.logger.{name}")
         seed_everything(int(cfg.seed))
         run = build_run(cfg, out, pm)
         timings["build"] = time.perf_counter() - start
