@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -137,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         preflight(args)
     except AlignrunError as err:
         _fail(str(err), err.exit_code)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:  # under torchrun only rank 0 writes: keep this rank's Hydra files out of the outputs
+        scratch = Path(tempfile.gettempdir()) / f"alignrun-rank{rank}-{os.getpid()}"
+        args = [*args, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=none"]
     hydra_main = hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")
     saved = sys.argv
     sys.argv = [saved[0] if saved else "alignrun", *args]

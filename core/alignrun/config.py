@@ -48,6 +48,7 @@ class AlignrunSchema:
     """The primary config's typed top level: ``seed=abc`` fails at composition, not mid-run."""
 
     seed: int = 0
+    resume: bool = False
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     model: Any = MISSING

@@ -92,6 +92,11 @@ def run_job(
     check_config(cfg)
     pm = pm or get_plugin_manager()
     out = Path(output_dir)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: rank 0's dir is every rank's
+        from alignrun.training import distributed
+
+        distributed.ensure_initialised()
+        out = Path(distributed.broadcast_text(str(out)))
     out.mkdir(parents=True, exist_ok=True)
     run: Run | None = None
     results: dict[str, Any] | None = None

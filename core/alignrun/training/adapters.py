@@ -1,0 +1,111 @@
+"""Named LoRA adapters on a run's model (PEFT): attach, mix by rescaling, save as PEFT folders.
+
+One adapter per value where a method needs it. Mixing sets several adapters active at once
+and rescales each one's LoRA scaling in place, so a mixture ``base + Σ_i w_i · ΔW_i`` costs no
+copy, no merge and no reload (``ΔW_i = (α/r) · B_i A_i``); exiting restores the scalings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignrun.lm import LM
+
+
+@dataclass
+class LoraSettings:
+    """The ``method.lora`` node."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+def attach(lm: LM, names: list[str], settings: LoraSettings) -> Any:
+    """Add a LoRA adapter per name to ``lm.model`` (wrapping it in a ``PeftModel`` once)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = lm.model
+    for name in names:
+        if isinstance(model, PeftModel):
+            model.add_adapter(name, config)
+        else:
+            model = get_peft_model(model, config, adapter_name=name)
+    lm.model = model
+    return model
+
+
+def lora_layers(model: Any) -> Iterator[Any]:
+    from peft.tuners.lora import LoraLayer
+
+    yield from (m for m in model.modules() if isinstance(m, LoraLayer))
+
+
+def train_only(model: Any, name: str) -> list[Any]:
+    """Make ``name`` the active adapter and the only trainable parameters; return them."""
+    model.set_adapter(name)
+    for pname, p in model.named_parameters():
+        p.requires_grad = f".{name}." in pname and "lora_" in pname
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@contextmanager
+def mixed(model: Any, weights: Mapping[str, float]) -> Iterator[None]:
+    """Within the block, the model computes ``base + Σ_i w_i ΔW_i`` over the named adapters."""
+    layers = list(lora_layers(model))
+    saved = [(m, dict(m.scaling), m.active_adapters) for m in layers]
+    names = [n for n in weights]
+    try:
+        for m in layers:
+            m.set_adapter(names)
+            for n, w in weights.items():
+                m.scaling[n] = w * m.lora_alpha[n] / m.r[n]
+        yield
+    finally:
+        for m, scaling, active in saved:
+            m.scaling.clear()
+            m.scaling.update(scaling)
+            m.set_adapter(active)
+
+
+class AdapterMix:
+    """An Intervention: evaluate the run's PEFT model under adapter weights ``weights``."""
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self.weights = dict(weights)
+
+    @contextmanager
+    def apply(self, lm: LM) -> Iterator[LM]:
+        with mixed(lm.model, self.weights):
+            yield lm
+
+
+def save_adapter(model: Any, name: str, path: Path) -> Path:
+    """Write adapter ``name`` as a standard PEFT folder at ``path`` (atomically: temp dir, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        model.save_pretrained(tmp, selected_adapters=[name])
+        written = tmp / name if (tmp / name).is_dir() else tmp  # PEFT nests non-"default" adapters
+        if path.exists():
+            shutil.rmtree(path)
+        written.rename(path)
+        path.chmod(0o755)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path

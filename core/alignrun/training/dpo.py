@@ -1,0 +1,86 @@
+"""The DPO objective over one value's preference pairs, with reference log-probs computed once.
+
+Used by ``+method=dpo`` (every variant) and by MVA, which adds its decorrelation penalty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from alignrun.lm import LM
+from alignrun.training.batching import encode_pairs
+from alignrun.training.logprobs import sequence_logps
+from alignrun.training.losses import dpo_loss
+from alignrun.training.trainer import LossFn, TrainSettings, batch_indices
+
+
+@dataclass
+class PreferenceSet:
+    """One value's training pairs and their reference log-probs ``[n, 2]`` (chosen, rejected)."""
+
+    name: str
+    rows: list[dict[str, str]]
+    reference: torch.Tensor
+
+
+@torch.no_grad()
+def reference_logps(lm: LM, rows: Sequence[dict[str, str]], settings: TrainSettings) -> torch.Tensor:
+    """``[n, 2]`` summed response log-probs under the base model (every adapter disabled).
+
+    Computed once per value before training: the reference never changes, so each step
+    needs only the policy's forward pass.
+    """
+    model = lm.model
+    disabled = model.disable_adapter() if hasattr(model, "disable_adapter") else torch.no_grad()
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with disabled, lm.precision():
+            for start in range(0, len(rows), settings.micro_batch_size):
+                part = list(rows[start : start + settings.micro_batch_size])
+                batch = encode_pairs(lm, part, settings.max_length).to(lm.device)
+                logps = sequence_logps(model, batch).float()
+                out.append(torch.stack([logps[: len(part)], logps[len(part) :]], dim=1))
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def preference_set(lm: LM, name: str, pairs: Any, settings: TrainSettings) -> PreferenceSet:
+    rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in pairs]
+    return PreferenceSet(name, rows, reference_logps(lm, rows, settings))
+
+
+def dpo_objective(
+    lm: LM, sets: Sequence[tuple[PreferenceSet, float]], beta: float, settings: TrainSettings, seed: int
+) -> LossFn:
+    """``loss_fn`` for :class:`Trainer`: ``Σ_v w_v · mean DPO loss`` over each set's batch positions.
+
+    Each set draws its own seeded batch order; with one set of weight 1 this is plain DPO.
+    """
+
+    def loss_fn(step: int, start: int, stop: int) -> tuple[torch.Tensor, dict[str, float]]:
+        total = torch.zeros((), device=lm.device)
+        metrics: dict[str, float] = {}
+        for k, (data, weight) in enumerate(sets):
+            ids = batch_indices(len(data.rows), step, settings.batch_size, seed + 7919 * k)[start:stop]
+            batch = encode_pairs(lm, [data.rows[i] for i in ids], settings.max_length).to(lm.device)
+            logps = sequence_logps(lm.model, batch)
+            ref = data.reference[ids].to(lm.device)
+            loss, chosen, rejected = dpo_loss(
+                logps[: len(ids)], logps[len(ids) :], ref[:, 0], ref[:, 1], beta
+            )
+            scale = 1.0 / settings.batch_size  # summed over micro-batches and ranks -> the batch mean
+            total = total + weight * loss.sum() * scale
+            tag = f"{data.name}/" if len(sets) > 1 else ""
+            metrics[f"{tag}loss"] = float(loss.detach().sum()) * scale
+            metrics[f"{tag}reward_margin"] = float((chosen - rejected).sum()) * scale
+            metrics[f"{tag}accuracy"] = float((chosen > rejected).float().sum()) * scale
+        return total, metrics
+
+    return loss_fn

@@ -1,0 +1,205 @@
+"""One LoRA training loop for every method: seeded batches, accumulation, autocast, checkpoints, resume.
+
+A method supplies ``loss_fn(step, start, stop)`` returning the summed loss of positions
+``[start, stop)`` of step ``step``'s global batch, divided by the global batch size, plus
+metrics. Which examples those positions are is the method's business (usually
+:func:`batch_indices`), so the batch order is a pure function of (seed, step): resuming needs
+only the step number, the adapter weights and the optimizer state, and ends bit-equal to an
+uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from tqdm.auto import tqdm
+
+from alignrun.contracts import Run
+from alignrun.errors import AlignrunError
+from alignrun.training import distributed
+
+LossFn = Callable[[int, int, int], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class TrainSettings:
+    """The ``method.train`` node.
+
+    Args:
+        steps: optimizer steps.
+        batch_size: pairs (or samples) per optimizer step, over all ranks and micro-batches.
+        micro_batch_size: pairs per forward/backward on one rank (memory knob; results do not change).
+        lr: AdamW learning rate (LoRA likes higher rates than full fine-tuning).
+        warmup_steps: linear warm-up, then constant.
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient-norm clip (0: off).
+        max_length: tokens per sequence (prompt + response).
+        checkpoint_every: save a resumable checkpoint every N steps (0: only at the end).
+        progress: tqdm bar.
+    """
+
+    steps: int = 60
+    batch_size: int = 8
+    micro_batch_size: int = 4
+    lr: float = 5e-4
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 256
+    checkpoint_every: int = 0
+    progress: bool = True
+
+
+def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
+    """Example ids of step ``step``'s global batch: epochs of seeded permutations of ``range(n)``."""
+    if n <= 0:
+        raise AlignrunError("no training examples")
+    start = step * batch_size
+    out: list[int] = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n)
+        order = list(range(n))
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        out.extend(order[offset : offset + batch_size - len(out)])
+    return out
+
+
+def _state_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """AdamW state as flat tensors (safetensors) plus the JSON-able rest — no pickle."""
+    sd = opt.state_dict()
+    tensors = {
+        f"state.{i}.{k}": v
+        for i, st in sd["state"].items()
+        for k, v in st.items()
+        if isinstance(v, torch.Tensor)
+    }
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _load_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        _, i, k = key.split(".", 2)
+        state.setdefault(int(i), {})[k] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Trainer:
+    """Trains ``params`` (one adapter's LoRA weights) with ``loss_fn``.
+
+    Args:
+        run: the run (seed, autocast policy of ``run.lm``, logging, output dir, resume flag).
+        name: names the training phase: checkpoints go to ``<run dir>/checkpoints/<name>/``,
+            metrics are prefixed ``train/<name>/``.
+        params: the trainable parameters.
+        settings: the ``method.train`` settings.
+    """
+
+    def __init__(
+        self, run: Run, name: str, params: Sequence[torch.nn.Parameter], settings: TrainSettings
+    ) -> None:
+        if not params:
+            raise AlignrunError(f"training '{name}': no trainable parameters")
+        if settings.batch_size % (settings.micro_batch_size * distributed.world_size()):
+            raise AlignrunError(
+                f"method.train.batch_size ({settings.batch_size}) must be a multiple of micro_batch_size "
+                f"({settings.micro_batch_size}) × ranks ({distributed.world_size()})"
+            )
+        self.run, self.name, self.params, self.settings = run, name, list(params), settings
+        self.opt = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
+        warmup = max(settings.warmup_steps, 0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        self.dir = run.output_dir / "checkpoints" / name
+        self.step = 0
+
+    # -- checkpoints -----------------------------------------------------------------
+    def save(self) -> Path:
+        """Write a checkpoint of the current step atomically; returns its folder."""
+        target = self.dir / f"step-{self.step:06d}"
+        if not self.run.is_main_process:
+            return target
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=".tmp-"))
+        try:
+            tensors, meta = _state_tensors(self.opt)
+            tensors.update({f"param.{i}": p.detach().clone() for i, p in enumerate(self.params)})
+            safetensors.torch.save_file(tensors, tmp / "state.safetensors")
+            meta.update(step=self.step, scheduler=self.sched.state_dict())
+            (tmp / "trainer_state.json").write_text(json.dumps(meta, default=float))
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.run.hook.alignrun_checkpoint_saved(run=self.run, path=target, step=self.step)
+        return target
+
+    def latest(self) -> Path | None:
+        found = sorted(self.dir.glob("step-*")) if self.dir.is_dir() else []
+        return found[-1] if found else None
+
+    def restore(self, path: Path) -> None:
+        tensors = safetensors.torch.load_file(path / "state.safetensors")
+        meta = json.loads((path / "trainer_state.json").read_text())
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                p.copy_(tensors.pop(f"param.{i}"))
+        _load_state(self.opt, tensors, meta)
+        self.sched.load_state_dict(meta["scheduler"])
+        self.step = int(meta["step"])
+
+    # -- the loop --------------------------------------------------------------------
+    def fit(self, loss_fn: LossFn, steps: int | None = None) -> dict[str, float]:
+        """Train to ``steps`` (default ``settings.steps``); resumes from the latest checkpoint
+        when the run was started with ``resume=true``. Returns the last step's metrics."""
+        total = self.settings.steps if steps is None else steps
+        if self.run.cfg.get("resume") and (latest := self.latest()) is not None:
+            self.restore(latest)
+        s = self.settings
+        world, rank = distributed.world_size(), distributed.rank()
+        per_rank = s.batch_size // world
+        last: dict[str, float] = {}
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            desc=f"train {self.name}",
+            disable=not (s.progress and self.run.is_main_process),
+        )
+        while self.step < total:
+            metrics: dict[str, float] = {}
+            for start in range(rank * per_rank, (rank + 1) * per_rank, s.micro_batch_size):
+                with self.run.lm.precision():
+                    loss, parts = loss_fn(self.step, start, start + s.micro_batch_size)
+                if not torch.isfinite(loss):
+                    raise AlignrunError(
+                        f"training '{self.name}': loss is {loss.item()} at step {self.step}; "
+                        "lower method.train.lr or check the data"
+                    )
+                loss.backward()
+                for k, v in parts.items():
+                    metrics[k] = metrics.get(k, 0.0) + v
+            distributed.average_gradients(self.params)
+            if s.max_grad_norm > 0:
+                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.params, s.max_grad_norm))
+            self.opt.step()
+            self.sched.step()
+            self.opt.zero_grad(set_to_none=True)
+            self.step += 1
+            metrics["lr"] = float(self.sched.get_last_lr()[0])
+            last = {f"train/{self.name}/{k}": v for k, v in metrics.items()}
+            self.run.log(last, step=self.step)
+            bar.update(1)
+            if s.checkpoint_every and self.step % s.checkpoint_every == 0 and self.step < total:
+                self.save()
+        bar.close()
+        self.save()
+        return last

@@ -1,0 +1,169 @@
+"""``+method=dpo``: the DPO baselines every multi-value paper compares against.
+
+Variants (each value gets the same training budget, ``train.steps`` optimizer steps):
+
+- ``single``: one adapter trained on one value's pairs (``method.value``, default the first).
+- ``weighted``: one adapter, loss ``Σ_v w_v · L_DPO(v)`` with ``w_v = weight_v / Σ weight``
+  (loss-weighted DPO); ``train.steps × #values`` steps, every step sees every value.
+- ``sequential``: one adapter trained on the values one after another (each stage
+  ``train.steps`` steps, a fresh optimizer per stage).
+- ``soup``: one adapter per value, then weight interpolation on the simplex — Rewarded Soups
+  (Ramé et al. 2023) with DPO adapters: ``base + Σ_i λ_i ΔW_i``, ``Σ λ_i = 1``. Every grid
+  point is evaluated, Pareto-flagged, and reported as a candidate; the uniform mixture is
+  the run's final model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from alignrun.contracts import Candidate, Intervention, MethodResult, Run
+from alignrun.errors import AlignrunError
+
+VARIANTS = ("single", "weighted", "sequential", "soup")
+
+
+def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of length ``n`` on the simplex with coordinates in multiples of ``step``."""
+    k = round(1 / step)
+    if k < 1 or abs(k * step - 1) > 1e-9:
+        raise AlignrunError(f"method.soup_step must divide 1 (0.5, 0.25, 0.1...), got {step}")
+    return [
+        tuple(c / k for c in combo) for combo in itertools.product(range(k + 1), repeat=n) if sum(combo) == k
+    ]
+
+
+class DPO:
+    """Args: see ``conf/method/dpo.yaml`` (every knob is commented there)."""
+
+    def __init__(
+        self,
+        variant: str = "single",
+        value: str | None = None,
+        beta: float = 0.1,
+        soup_step: float = 0.25,
+        merge: bool = False,
+        lora: dict[str, Any] | None = None,
+        train: dict[str, Any] | None = None,
+    ) -> None:
+        from alignrun.training.adapters import LoraSettings
+        from alignrun.training.trainer import TrainSettings
+
+        if variant not in VARIANTS:
+            raise AlignrunError(f"method.variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
+        if beta <= 0:
+            raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        self.variant, self.value, self.beta, self.soup_step, self.merge = (
+            variant,
+            value,
+            beta,
+            soup_step,
+            merge,
+        )
+        self.lora = LoraSettings(**(lora or {}))
+        self.train = TrainSettings(**(train or {}))
+
+    def _values(self, run: Run) -> list[str]:
+        names = [self.value] if self.variant == "single" and self.value else list(run.values)
+        if self.variant == "single":
+            names = names[:1]
+        for n in names:
+            if n not in run.values:
+                raise AlignrunError(
+                    f"method.value '{n}' is not among the run's values ({', '.join(run.values)})"
+                )
+            if n not in run.data.pairs:
+                raise AlignrunError(
+                    f"value '{n}' has no preference data; DPO needs prompt/chosen/rejected pairs"
+                )
+        if self.variant == "soup" and len(names) < 2:
+            raise AlignrunError("method.variant=soup needs at least two values")
+        return names
+
+    def fit(self, run: Run) -> MethodResult:
+        from alignrun.training import adapters
+        from alignrun.training.dpo import dpo_objective, preference_set
+        from alignrun.training.trainer import Trainer
+
+        names = self._values(run)
+        lm, seed = run.lm, int(run.cfg.seed)
+        adapter_names = (
+            names if self.variant in ("single", "soup") else [self.variant]
+        )  # one per value, or one
+        model = adapters.attach(lm, adapter_names, self.lora)
+        sets = {n: preference_set(lm, n, run.data.pairs[n], self.train) for n in names}
+        total_weight = sum(run.values[n].weight for n in names)
+        metrics: dict[str, float] = {}
+
+        def phase(adapter: str, tag: str, parts: list[tuple[Any, float]], steps: int) -> None:
+            params = adapters.train_only(model, adapter)
+            model.train()
+            last = Trainer(run, tag, params, self.train).fit(
+                dpo_objective(lm, parts, self.beta, self.train, seed), steps
+            )
+            metrics.update(last)
+
+        if self.variant == "weighted":
+            phase(
+                "weighted",
+                "weighted",
+                [(sets[n], run.values[n].weight / total_weight) for n in names],
+                self.train.steps * len(names),
+            )
+        elif self.variant == "sequential":
+            for i, n in enumerate(names):
+                phase("sequential", f"sequential-{i}-{n}", [(sets[n], 1.0)], self.train.steps)
+        else:  # single, soup: one adapter per value
+            for n in names:
+                phase(n, n, [(sets[n], 1.0)], self.train.steps)
+        model.eval()
+
+        artefacts = {}
+        if run.is_main_process:
+            for a in adapter_names:
+                path = adapters.save_adapter(model, a, run.output_dir / "adapters" / a)
+                artefacts[f"adapter/{a}"] = str(path.relative_to(run.output_dir))
+        candidates: list[Candidate] = []
+        final: dict[str, float] = {a: 1.0 for a in adapter_names}
+        if self.variant == "soup":
+            from alignrun.evaluation import evaluate
+
+            for weights in simplex_grid(len(names), self.soup_step):
+                mix = dict(zip(names, weights, strict=True))
+                scores = evaluate(run, lm, [run.steering, adapters.AdapterMix(mix)]).scores
+                candidates.append(Candidate(weights=mix, scores=scores))
+                run.log(
+                    {f"soup/{n}": s for n, s in scores.items()} | {f"soup/w/{n}": w for n, w in mix.items()}
+                )
+            final = {n: 1.0 / len(names) for n in names}
+        intervention: Intervention = adapters.AdapterMix(final)
+        if self.merge and run.is_main_process:
+            artefacts["merged"] = str(write_merged(run, model, final).relative_to(run.output_dir))
+        return MethodResult(
+            lm=lm, intervention=intervention, candidates=candidates, metrics=metrics, artefacts=artefacts
+        )
+
+
+def write_merged(run: Run, model: Any, weights: dict[str, float]) -> Path:
+    """Save ``base + Σ w_i ΔW_i`` as a plain transformers checkpoint (safetensors) in ``merged/``."""
+    import copy
+    import shutil
+    import tempfile
+
+    from alignrun.training.adapters import mixed
+
+    target = run.output_dir / "merged"
+    tmp = Path(tempfile.mkdtemp(dir=run.output_dir, prefix=".merged.tmp-"))
+    try:
+        clone = copy.deepcopy(model)
+        with mixed(clone, weights):
+            merged = clone.merge_and_unload()
+        merged.save_pretrained(tmp, safe_serialization=True)
+        run.lm.tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
