@@ -201,3 +201,15 @@ def test_jsonl_logger_writes_metrics(tmp_path: Path) -> None:
     run_job(cfg, tmp_path)
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert lines and set(lines[-1]) == {"step", "eval/helpful", "eval/harmless", "eval/honest"}
+
+
+def test_evaluate_can_skip_the_profile(tmp_path: Path) -> None:
+    from alignrun.evaluation import evaluate
+    from alignrun.loop import build_run
+    from tests.conftest import compose
+
+    cfg = compose(["+method=none", "experiment=smoke", "loggers=[]", "profile=self_report"])
+    run = build_run(cfg, tmp_path, get_plugin_manager())
+    assert evaluate(run, run.lm).value_profile is not None
+    assert evaluate(run, run.lm, profile=False).value_profile is None
+    assert run.profiler is not None  # restored

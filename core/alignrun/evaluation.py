@@ -78,11 +78,20 @@ def score_values(values: Mapping[str, Value], generations: Mapping[str, Generati
     return out
 
 
-def evaluate(run: Run, lm: LM, interventions: Iterable[Intervention] = ()) -> Evaluation:
+def evaluate(
+    run: Run, lm: LM, interventions: Iterable[Intervention] = (), profile: bool = True
+) -> Evaluation:
     """Generate every value's eval prompts with ``lm`` under ``interventions`` and evaluate.
 
     All values' prompts go through ``alignrun_generate`` in one call so batching spans values.
+    ``profile=False`` skips the value profile (methods scoring many candidates need only scores).
     """
+    if not profile and run.profiler is not None:
+        profiler, run.profiler = run.profiler, None
+        try:
+            return evaluate(run, lm, interventions)
+        finally:
+            run.profiler = profiler
     names = [n for n in run.values if run.data.eval_prompts.get(n)]
     prompts = [p for n in names for p in run.data.eval_prompts[n]]
     with contextlib.ExitStack() as stack:
