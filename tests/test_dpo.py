@@ -178,6 +178,8 @@ def test_kill_and_resume_is_bit_equal(tmp_path: Path) -> None:
         run_job(compose(overrides), tmp_path / "resumed", pm)
     assert not (tmp_path / "resumed" / "adapters").exists()
     run_job(compose([*overrides, "resume=true"]), tmp_path / "resumed")
+    kept = sorted(p.name for p in (tmp_path / "straight" / "checkpoints" / "helpful").iterdir())
+    assert kept == ["step-000002", "step-000004"]  # older checkpoints pruned, the newest two kept
     for name in ("helpful", "harmless"):
         a = load_file(tmp_path / "straight" / "adapters" / name / "adapter_model.safetensors")
         b = load_file(tmp_path / "resumed" / "adapters" / name / "adapter_model.safetensors")

@@ -28,6 +28,7 @@ from alignrun.errors import AlignrunError
 from alignrun.training import distributed
 
 LossFn = Callable[[int, int, int], tuple[torch.Tensor, dict[str, float]]]
+KEEP_CHECKPOINTS = 2  # per phase; the newest resumes, the one before survives a crash mid-write
 
 
 @dataclass
@@ -140,6 +141,8 @@ class Trainer:
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        for old in sorted(self.dir.glob("step-*"))[:-KEEP_CHECKPOINTS]:  # resume needs only the newest
+            shutil.rmtree(old, ignore_errors=True)
         self.run.hook.alignrun_checkpoint_saved(run=self.run, path=target, step=self.step)
         return target
 

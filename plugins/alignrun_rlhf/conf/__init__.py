@@ -1,0 +1,1 @@
+"""Config folder of the rlhf plugin."""
