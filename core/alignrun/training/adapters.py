@@ -28,11 +28,11 @@ class LoraSettings:
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
-def attach(lm: LM, names: list[str], settings: LoraSettings) -> Any:
-    """Add a LoRA adapter per name to ``lm.model`` (wrapping it in a ``PeftModel`` once)."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+def lora_config(settings: LoraSettings) -> Any:
+    """The ``peft.LoraConfig`` of ``settings`` (bench/ hands it to TRL: both train the same adapter)."""
+    from peft import LoraConfig
 
-    config = LoraConfig(
+    return LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
@@ -40,6 +40,13 @@ def attach(lm: LM, names: list[str], settings: LoraSettings) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
+
+
+def attach(lm: LM, names: list[str], settings: LoraSettings) -> Any:
+    """Add a LoRA adapter per name to ``lm.model`` (wrapping it in a ``PeftModel`` once)."""
+    from peft import PeftModel, get_peft_model
+
+    config = lora_config(settings)
     model = lm.model
     for name in names:
         if isinstance(model, PeftModel):
