@@ -58,30 +58,52 @@ def render_summary(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_summary(rows: list[dict[str, Any]], path: Path) -> None:
-    """Grouped bars: one group per value, one bar per job."""
+    """Grouped bars: one group per value, one bar per job; plus each job's hypervolume when any has one.
+
+    Job ``i`` has colour ``C{i}`` in both panels, so the one legend serves both.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from alignrun.plots import save_figure
+
     values = list(dict.fromkeys(v for row in rows for v in row["scores"]))
     width = 0.8 / max(len(rows), 1)
-    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(values) + 0.2 * len(rows), 3.5))
+    with_hv = any(row["hypervolume"] is not None for row in rows)
+    score_width = 1.5 + 1.2 * len(values) + 0.2 * len(rows)
+    if with_hv:
+        hv_width = 1.0 + 0.45 * len(rows)
+        fig, (ax, hv_ax) = plt.subplots(
+            1, 2, figsize=(score_width + hv_width, 3.5), gridspec_kw={"width_ratios": [score_width, hv_width]}
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(score_width, 3.5))
     for i, row in enumerate(rows):
         xs = [j + i * width for j in range(len(values))]
         ax.bar(
             xs,
             [row["scores"].get(v, 0.0) for v in values],
             width,
+            color=f"C{i % 10}",
             label=f"{row['dir']}: {' '.join(row['overrides'])}"[:60],
         )
     ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(values))], values)
     ax.set_ylabel("score (higher = more aligned)")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=7, loc="best")
+    if with_hv:
+        for i, row in enumerate(rows):
+            if row["hypervolume"] is None:  # a job without candidates: say so rather than draw a 0
+                hv_ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
+            else:
+                hv_ax.bar(i, row["hypervolume"], 0.8, color=f"C{i % 10}")
+        hv_ax.set_xticks(range(len(rows)), [row["dir"] for row in rows], fontsize=7)
+        hv_ax.set_xlabel("job")
+        hv_ax.set_ylabel("hypervolume of the candidates' front")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class SweepSummary(Callback):

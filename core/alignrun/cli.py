@@ -28,6 +28,7 @@ from alignrun.config import (
     register_searchpath_plugin,
 )
 from alignrun.errors import AlignrunError
+from alignrun.plots import load_baselines
 
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "cfg", "resolve")
 
@@ -81,7 +82,9 @@ def preflight(args: list[str]) -> None:
                 if str(name) not in known:
                     raise AlignrunError(f"unknown value '{name}'; available values: {', '.join(known)}")
     if not ns.multirun:  # a sweep's jobs are composed by Hydra's sweeper, one by one
-        check_config(_compose_or_explain(ns.overrides))
+        cfg = _compose_or_explain(ns.overrides)
+        check_config(cfg)
+        load_baselines(list(cfg.results.baselines))  # before Hydra makes the run dir
 
 
 def _compose_or_explain(overrides: list[str]) -> DictConfig:

@@ -41,6 +41,7 @@ class ResultsConfig:
     """``results:`` how results are summarised."""
 
     hypervolume_reference: float = -1.0
+    baselines: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -6,6 +6,7 @@ dir, loggers), so method plugins contain only their own algorithm.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -19,6 +20,8 @@ from alignrun.config import build, check_config, group_choice
 from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.errors import AlignrunError
 from alignrun.plugins import get_plugin_manager
+
+log = logging.getLogger("alignrun")
 
 
 def seed_everything(seed: int) -> None:
@@ -87,9 +90,12 @@ def run_job(
         AlignrunError: bad config or data (a one-line message; the CLI exits non-zero).
     """
     from alignrun.evaluation import evaluate
+    from alignrun.plots import load_baselines
     from alignrun.results import build_results, finish_candidates, write_results
 
     check_config(cfg)
+    # read now, not when plotting: a mistyped path must fail before any training or output
+    baselines = load_baselines(list(cfg.results.baselines))
     pm = pm or get_plugin_manager()
     out = Path(output_dir)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: rank 0's dir is every rank's
@@ -129,6 +135,8 @@ def run_job(
         names = list(run.values)
         reference = float(cfg.results.hypervolume_reference)
         hv = finish_candidates(outcome.candidates, names, reference)
+        if outcome.candidates and run.is_main_process:
+            _plot_candidates(out, names, outcome, baselines)
         run.log({f"eval/{k}": v for k, v in evaluation.scores.items()})
         timings["total"] = time.perf_counter() - start
         summary = build_results(
@@ -151,3 +159,24 @@ def run_job(
         raise
     finally:
         pm.hook.alignrun_run_finish(run=run, results=results, error=error)
+
+
+def _plot_candidates(
+    out: Path, values: list[str], outcome: MethodResult, baselines: dict[str, list[dict[str, float]]]
+) -> None:
+    """Write ``pareto.png`` and list it among the artefacts; a failed plot only warns.
+
+    The plot comes after all the training and evaluation: a rendering problem must not cost
+    the run its ``results.json``.
+    """
+    from alignrun.plots import plot_pareto
+
+    if len(values) < 2:  # a front over one value is a single best score: nothing to draw
+        return
+    candidates = [{"scores": c.scores, "pareto": c.pareto} for c in outcome.candidates]
+    try:
+        plot_pareto(values, candidates, out / "pareto.png", baselines)
+    except Exception as exc:
+        log.warning("pareto.png not written: %s: %s", type(exc).__name__, exc)
+        return
+    outcome.artefacts["pareto_plot"] = "pareto.png"
