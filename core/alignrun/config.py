@@ -28,7 +28,7 @@ class GenerationConfig:
     """``generation:`` how every model answers eval prompts."""
 
     max_new_tokens: int = 64
-    batch_size: int = 8
+    batch_size: int = 48
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0

@@ -79,21 +79,27 @@ def score_values(values: Mapping[str, Value], generations: Mapping[str, Generati
 
 
 def evaluate(
-    run: Run, lm: LM, interventions: Iterable[Intervention] = (), profile: bool = True
+    run: Run,
+    lm: LM,
+    interventions: Iterable[Intervention] = (),
+    profile: bool = True,
+    max_prompts: int | None = None,
 ) -> Evaluation:
     """Generate every value's eval prompts with ``lm`` under ``interventions`` and evaluate.
 
     All values' prompts go through ``alignrun_generate`` in one call so batching spans values.
-    ``profile=False`` skips the value profile (methods scoring many candidates need only scores).
+    ``profile=False`` skips the value profile (methods scoring many candidates need only scores);
+    ``max_prompts`` keeps the first that many prompts of each value (a cheaper, noisier score).
     """
     if not profile and run.profiler is not None:
         profiler, run.profiler = run.profiler, None
         try:
-            return evaluate(run, lm, interventions)
+            return evaluate(run, lm, interventions, max_prompts=max_prompts)
         finally:
             run.profiler = profiler
-    names = [n for n in run.values if run.data.eval_prompts.get(n)]
-    prompts = [p for n in names for p in run.data.eval_prompts[n]]
+    per_value = {n: run.data.eval_prompts.get(n, [])[:max_prompts] for n in run.values}
+    names = [n for n in run.values if per_value[n]]
+    prompts = [p for n in names for p in per_value[n]]
     with contextlib.ExitStack() as stack:
         steered = lm
         for intervention in interventions:
@@ -106,7 +112,7 @@ def evaluate(
         generations: dict[str, Generations] = {}
         start = 0
         for n in names:
-            k = len(run.data.eval_prompts[n])
+            k = len(per_value[n])
             generations[n] = Generations(prompts[start : start + k], list(responses[start : start + k]))
             start += k
         merged = merge_metrics(run.hook.alignrun_evaluate(run=run, lm=steered, generations=generations))

@@ -1,0 +1,156 @@
+"""``+method=mva`` end to end on the tiny model, its extrapolation grid, and its saved Pareto set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignrun.errors import AlignrunError
+from alignrun.models.tiny import build_tiny
+from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
+from alignrun_mva.extrapolation import grid, halton, radical_inverse, sample_weights, save_candidate
+from tests.conftest import SMOKE, run_cli
+
+TINY_TRAIN = [
+    "method.train.steps=3",
+    "method.train.batch_size=4",
+    "method.train.micro_batch_size=2",
+    "method.train.max_length=64",
+    "method.train.progress=false",
+    "data.max_pairs=8",
+]
+
+
+def test_grid_and_halton_weights() -> None:
+    assert grid(2, 3, 2.0) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    assert [radical_inverse(k, 2) for k in range(1, 5)] == [0.5, 0.25, 0.75, 0.125]
+    points = halton(3, 10, 1.5)
+    assert len(points) == 8 + 10 and len(set(points)) == 18
+    assert points[:8] == list(grid(3, 2, 1.5))  # the corners first: base and every single vector
+    assert all(0 <= w <= 1.5 for p in points for w in p)
+    weights = sample_weights(["helpful", "harmless"], "grid", 1.0, 3, 0)
+    assert weights[4] == {"helpful": 0.5, "harmless": 0.5} and len(weights) == 9
+    for bad in (("grid", 1.0, 1), ("grid", 0.0, 3), ("sobol", 1.0, 3)):
+        with pytest.raises(AlignrunError, match=r"method\.extrapolation"):
+            sample_weights(["a", "b"], bad[0], bad[1], bad[2], 4)
+
+
+def test_a_saved_candidate_loads_as_the_mixture(tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    torch.manual_seed(0)
+    lm = build_tiny()
+    model = attach(lm, ["helpful", "harmless", "honest"], LoraSettings(r=4, alpha=8))
+    with torch.no_grad():
+        for layer in lora_layers(model):
+            for name in ("helpful", "harmless", "honest"):
+                layer.lora_B[name].weight.normal_(0, 0.05)
+    weights = {"helpful": 1.5, "harmless": 0.0, "honest": 0.5}
+    ids = torch.randint(0, 500, (2, 12))
+    with torch.no_grad(), mixed(model, weights):
+        want = model(input_ids=ids).logits
+    path = save_candidate(model, weights, tmp_path / "cand")
+    assert json.loads((path / "weights.json").read_text()) == weights
+    assert "mva_candidate" not in model.peft_config  # the temporary stacked adapter is gone
+    loaded = PeftModel.from_pretrained(build_tiny().model, path)
+    with torch.no_grad():
+        got = loaded(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-5)
+    assert json.loads((path / "adapter_config.json").read_text())["r"] == 8  # zero-weight vector left out
+
+
+def _run(tmp_path: Path, *overrides: str, name: str = "D") -> Path:
+    res = run_cli("+method=mva", *SMOKE, *TINY_TRAIN, *overrides, f"hydra.run.dir={name}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return tmp_path / name
+
+
+def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    out = _run(tmp_path, "values=[helpful,harmless,honest]", "method.extrapolation.points=2")
+    results = json.loads((out / "results.json").read_text())
+    assert results["method"] == "mva" and results["values"] == ["helpful", "harmless", "honest"]
+    candidates = results["candidates"]
+    assert len(candidates) == 8 and all(set(c["weights"]) == set(results["values"]) for c in candidates)
+    assert all(set(c["scores"]) == set(results["values"]) for c in candidates)
+    assert any(c["pareto"] for c in candidates) and isinstance(results["hypervolume"], float)
+    assert (out / "pareto.png").stat().st_size > 1000
+    for c in candidates:  # exactly the front is saved, each folder a loadable model
+        assert (c["path"] is not None) == c["pareto"]
+        if c["path"]:
+            assert json.loads((out / c["path"] / "weights.json").read_text()) == c["weights"]
+    first = next(c for c in candidates if c["path"])
+    PeftModel.from_pretrained(build_tiny().model, out / first["path"])
+    assert sorted(p.name for p in (out / "adapters").iterdir()) == ["harmless", "helpful", "honest"]
+    metrics = results["metrics"]
+    assert {"train/mva-1-harmless/decorrelation", "train/mva-2-honest/decorrelation"} <= set(metrics)
+    assert "train/mva-0-helpful/decorrelation" not in metrics  # the first vector has nothing to avoid
+    assert {
+        f"mva/hsic_delta_w/{p}" for p in ("helpful~harmless", "helpful~honest", "harmless~honest")
+    } <= set(metrics)
+    assert "pareto.png" in (out / "report.md").read_text()
+
+
+def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Path) -> None:
+    """Same seed and budget: decorrelation=none is per-value DPO, the vectors a soup mixes."""
+    mva = _run(
+        tmp_path, "values=[helpful,harmless]", "method.decorrelation=none", "method.extrapolation.points=2"
+    )
+    soup = run_cli(
+        "+method=dpo",
+        "method.variant=soup",
+        "values=[helpful,harmless]",
+        *SMOKE,
+        *TINY_TRAIN,
+        "method.soup_step=0.5",
+        "hydra.run.dir=S",
+        cwd=tmp_path,
+    )
+    assert soup.returncode == 0, soup.stderr[-2000:]
+    for name in ("helpful", "harmless"):
+        a = load_file(mva / "adapters" / name / "adapter_model.safetensors")
+        b = load_file(tmp_path / "S" / "adapters" / name / "adapter_model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
+    res = run_cli(
+        "-m",
+        "+method=mva",
+        "method.alpha=0,10",
+        "values=[helpful,harmless]",
+        "method.extrapolation.points=2",
+        *SMOKE,
+        *TINY_TRAIN,
+        "hydra.sweep.dir=M",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((tmp_path / "M" / "summary.json").read_text())
+    assert [[o for o in j["overrides"] if "alpha" in o] for j in summary["jobs"]] == [
+        ["method.alpha=0"],
+        ["method.alpha=10"],
+    ]
+    assert all(isinstance(j["hypervolume"], float) for j in summary["jobs"])
+    assert "hypervolume" in (tmp_path / "M" / "report.md").read_text()
+    assert (tmp_path / "M" / "summary.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["values=[helpful]"], "needs at least two values"),
+        (["method.decorrelation=hsik"], "method.decorrelation must be one of"),
+        (["method.extrapolation.sampler=sobol"], "method.extrapolation.sampler must be one of"),
+        (["+method.extrapolation.colour=red"], "method.extrapolation"),
+    ],
+)
+def test_bad_mva_settings_fail_in_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
+    res = run_cli("+method=mva", *SMOKE, *TINY_TRAIN, *overrides, "hydra.run.dir=D", cwd=tmp_path)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert message in res.stderr and not (tmp_path / "D" / "results.json").exists()
