@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from omegaconf import DictConfig
 
+from alignrun import hookimpl
 from alignrun.config import compose
 
 SMOKE = ["experiment=smoke", "loggers=[]"]
@@ -36,3 +38,15 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+class KillAfterCheckpoint:
+    """A plugin that interrupts the run right after a given checkpoint, as a kill would."""
+
+    def __init__(self, phase: str, step: int) -> None:
+        self.phase, self.step = phase, step
+
+    @hookimpl
+    def alignrun_checkpoint_saved(self, run: Any, path: Path, step: int) -> None:
+        if path.parent.name == self.phase and step == self.step:
+            raise KeyboardInterrupt

@@ -8,13 +8,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from alignrun import hookimpl
 from alignrun.config import compose
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
@@ -23,7 +21,7 @@ from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
 from alignrun.training.losses import dpo_loss
 from alignrun.training.trainer import batch_indices
 from alignrun_dpo.method import simplex_grid
-from tests.conftest import SMOKE, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, run_cli
 
 TINY_TRAIN = [
     "method.train.steps=4",
@@ -150,18 +148,6 @@ def test_merge_writes_a_plain_checkpoint(tmp_path: Path) -> None:
     assert "lora" not in " ".join(n for n, _ in merged.model.named_parameters())
 
 
-class _Kill:
-    """Interrupts the run right after a given checkpoint, as a kill would."""
-
-    def __init__(self, phase: str, step: int) -> None:
-        self.phase, self.step = phase, step
-
-    @hookimpl
-    def alignrun_checkpoint_saved(self, run: Any, path: Path, step: int) -> None:
-        if path.parent.name == self.phase and step == self.step:
-            raise KeyboardInterrupt
-
-
 def test_kill_and_resume_is_bit_equal(tmp_path: Path) -> None:
     overrides = [
         "+method=dpo",
@@ -173,7 +159,7 @@ def test_kill_and_resume_is_bit_equal(tmp_path: Path) -> None:
     ]
     run_job(compose(overrides), tmp_path / "straight")
     pm = get_plugin_manager()
-    pm.register(_Kill("harmless", 2))
+    pm.register(KillAfterCheckpoint("harmless", 2))
     with pytest.raises(KeyboardInterrupt):
         run_job(compose(overrides), tmp_path / "resumed", pm)
     assert not (tmp_path / "resumed" / "adapters").exists()

@@ -9,11 +9,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from alignrun.config import compose
 from alignrun.errors import AlignrunError
+from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
+from alignrun.plugins import get_plugin_manager
 from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
 from alignrun_mva.extrapolation import grid, halton, radical_inverse, sample_weights, save_candidate
-from tests.conftest import SMOKE, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, run_cli
 
 TINY_TRAIN = [
     "method.train.steps=3",
@@ -154,3 +157,26 @@ def test_bad_mva_settings_fail_in_one_line(tmp_path: Path, overrides: list[str],
     res = run_cli("+method=mva", *SMOKE, *TINY_TRAIN, *overrides, "hydra.run.dir=D", cwd=tmp_path)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert message in res.stderr and not (tmp_path / "D" / "results.json").exists()
+
+
+def test_kill_during_a_decorrelated_phase_and_resume_is_bit_equal(tmp_path: Path) -> None:
+    overrides = [
+        "+method=mva",
+        "values=[helpful,harmless]",
+        "method.extrapolation.points=2",
+        "method.extrapolation.sampler=grid",
+        *SMOKE,
+        *TINY_TRAIN,
+        "method.train.steps=4",
+        "method.train.checkpoint_every=2",
+    ]
+    run_job(compose(overrides), tmp_path / "straight")
+    pm = get_plugin_manager()
+    pm.register(KillAfterCheckpoint("mva-1-harmless", 2))  # mid-way through the phase with the HSIC penalty
+    with pytest.raises(KeyboardInterrupt):
+        run_job(compose(overrides), tmp_path / "resumed", pm)
+    run_job(compose([*overrides, "resume=true"]), tmp_path / "resumed")
+    for name in ("helpful", "harmless"):
+        a = load_file(tmp_path / "straight" / "adapters" / name / "adapter_model.safetensors")
+        b = load_file(tmp_path / "resumed" / "adapters" / name / "adapter_model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name

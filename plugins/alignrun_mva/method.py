@@ -35,10 +35,10 @@ class ExtrapolationSettings:
     """The ``method.extrapolation`` node (see conf/method/mva.yaml)."""
 
     max_weight: float = 1.0
-    sampler: str = "grid"
+    sampler: str = "halton"
     points: int = 3
-    num_candidates: int = 16
-    eval_prompts: int | None = 16
+    num_candidates: int = 8
+    eval_prompts: int | None = 12
     save_pareto: bool = True
 
 
