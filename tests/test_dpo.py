@@ -17,7 +17,7 @@ from alignrun.config import compose
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
-from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
+from alignrun.training.adapters import LoraSettings, attach, lora_layers, merged, mixed
 from alignrun.training.losses import dpo_loss
 from alignrun.training.trainer import batch_indices
 from alignrun_dpo.method import simplex_grid
@@ -55,7 +55,7 @@ def test_simplex_grid() -> None:
 
 
 def test_mixed_adapters_equal_the_explicit_weight_sum() -> None:
-    """base + Σ w_i (α/r) B_i A_i, computed by rescaling in place, equals merging by hand."""
+    """base + Σ w_i (α/r) B_i A_i, by rescaling in place or folded into the weights, equals merging by hand."""
     lm = build_tiny()
     base = copy.deepcopy(lm.model)
     model = attach(lm, ["a", "b"], LoraSettings(r=4, alpha=8))
@@ -81,6 +81,11 @@ def test_mixed_adapters_equal_the_explicit_weight_sum() -> None:
     with torch.no_grad():
         want = base(input_ids=ids).logits
     assert torch.allclose(got, want, atol=1e-5)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad(), merged(model, weights):  # folded into the base weights instead
+        folded = model(input_ids=ids).logits
+    assert torch.allclose(folded, want, atol=1e-5)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # restored exactly
     with torch.no_grad():  # scalings restored on exit: the plain PEFT model again
         after = model(input_ids=ids).logits
     assert not torch.allclose(after, got)

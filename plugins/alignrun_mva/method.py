@@ -37,7 +37,7 @@ class ExtrapolationSettings:
     max_weight: float = 1.0
     sampler: str = "halton"
     points: int = 3
-    num_candidates: int = 8
+    num_candidates: int = 6
     eval_prompts: int | None = 12
     save_pareto: bool = True
 
