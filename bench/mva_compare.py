@@ -1,6 +1,6 @@
 """MVA (delta_w, lora_a) vs per-value DPO without decorrelation vs a DPO soup, by hypervolume over seeds.
 
-    python bench/mva_compare.py [--seeds 0 1 2] [--steps 32] [--out multirun/mva_compare]
+    python bench/mva_compare.py [--seeds 0 1 2] [--steps 24] [--out multirun/mva_compare]
 
 Two sweeps through the real CLI, at the same per-value training budget (``--steps`` optimizer
 steps of ``--batch`` pairs per value vector, from ``--pairs`` training pairs per value), on the
@@ -47,7 +47,7 @@ def label(row: dict) -> str:  # type: ignore[type-arg]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--eval-prompts", type=int, default=16)

@@ -3,7 +3,9 @@
     python bench/mva_extrapolation.py [--repeats 200] [--steps 3]
 
 A candidate ``base + Σ_i w_i θ_i`` is produced by entering ``adapters.mixed(model, weights)``
-(rescaling every LoRA layer's scaling in place) and leaving it again. Compared with:
+(rescaling every LoRA layer's scaling in place) and leaving it again, or — what candidate
+evaluation uses, for base-speed generation — ``adapters.merged`` (folding the mixture into a
+copy-restored base weight). Compared with:
 - one DPO optimizer step of ``+method=mva``'s defaults (8 pairs, micro-batches of 4, bf16
   autocast, LoRA r=8 on q/k/v/o, bundled helpful pairs), median of ``--steps`` after a warm-up;
 - the two ways a candidate could be made without in-place rescaling: merging a deep copy
@@ -61,6 +63,12 @@ def main() -> None:
 
     t_candidate = median_time(candidate, args.repeats)
 
+    def folded() -> None:
+        with adapters.merged(model, weights):
+            pass
+
+    t_folded = median_time(folded, max(args.repeats // 10, 3))
+
     def merged_copy() -> None:
         clone = copy.deepcopy(model)
         with adapters.mixed(clone, weights):
@@ -101,6 +109,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, t in (
         ("one extrapolated candidate (`mixed`: rescale in place, enter + exit)", t_candidate),
+        ("one candidate folded into the base weights (`merged`, what evaluation uses)", t_folded),
         ("merge a deep copy (`merge_and_unload`)", t_merge),
         ("PEFT `add_weighted_adapter` (cat) + delete", t_weighted),
         ("one DPO training step (8 pairs, bf16 autocast)", t_step),

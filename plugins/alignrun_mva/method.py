@@ -88,6 +88,7 @@ class MVA:
 
     def fit(self, run: Run) -> MethodResult:
         from alignrun.results import finish_candidates
+        from alignrun.training.adapters import AdapterMix
         from alignrun_mva.extrapolation import sample_weights
 
         names = self._values(run)
@@ -102,8 +103,6 @@ class MVA:
             artefacts.update(self.save(run, model, names, candidates))
         final = max(candidates, key=lambda c: sum(run.values[v].weight * c.scores[v] for v in names)).weights
         metrics.update({f"mva/final_weight/{v}": w for v, w in final.items()})
-        from alignrun.training.adapters import AdapterMix
-
         return MethodResult(
             lm=run.lm,
             intervention=AdapterMix(final),
