@@ -55,7 +55,7 @@ def test_simplex_grid() -> None:
 
 
 def test_mixed_adapters_equal_the_explicit_weight_sum() -> None:
-    """base + Σ w_i (α/r) B_i A_i, by rescaling in place or folded into the weights, equals merging by hand."""
+    """base + Σ w_i (α/r) B_i A_i, rescaled in place or folded into the weights, equals merging by hand."""
     lm = build_tiny()
     base = copy.deepcopy(lm.model)
     model = attach(lm, ["a", "b"], LoraSettings(r=4, alpha=8))

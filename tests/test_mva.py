@@ -75,7 +75,12 @@ def _run(tmp_path: Path, *overrides: str, name: str = "D") -> Path:
 def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path) -> None:
     from peft import PeftModel
 
-    out = _run(tmp_path, "values=[helpful,harmless,honest]", "method.extrapolation.points=2")
+    out = _run(
+        tmp_path,
+        "values=[helpful,harmless,honest]",
+        "method.extrapolation.sampler=grid",
+        "method.extrapolation.points=2",
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["method"] == "mva" and results["values"] == ["helpful", "harmless", "honest"]
     candidates = results["candidates"]
@@ -102,7 +107,10 @@ def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path)
 def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Path) -> None:
     """Same seed and budget: decorrelation=none is per-value DPO, the vectors a soup mixes."""
     mva = _run(
-        tmp_path, "values=[helpful,harmless]", "method.decorrelation=none", "method.extrapolation.points=2"
+        tmp_path,
+        "values=[helpful,harmless]",
+        "method.decorrelation=none",
+        "method.extrapolation.fold=false",  # adapters rescaled in place; the soup evaluates folded
     )
     soup = run_cli(
         "+method=dpo",
@@ -119,6 +127,13 @@ def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Pat
         a = load_file(mva / "adapters" / name / "adapter_model.safetensors")
         b = load_file(tmp_path / "S" / "adapters" / name / "adapter_model.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    # the single-vector candidates score the same whether folded into the weights or not
+    ours = json.loads((mva / "results.json").read_text())["candidates"]
+    theirs = json.loads((tmp_path / "S" / "results.json").read_text())["candidates"]
+    for corner in ({"helpful": 1.0, "harmless": 0.0}, {"helpful": 0.0, "harmless": 1.0}):
+        mine = next(c["scores"] for c in ours if c["weights"] == corner)
+        soups = next(c["scores"] for c in theirs if c["weights"] == corner)
+        assert mine == pytest.approx(soups, abs=1e-6)
 
 
 def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
@@ -127,6 +142,7 @@ def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
         "+method=mva",
         "method.alpha=0,10",
         "values=[helpful,harmless]",
+        "method.extrapolation.sampler=grid",
         "method.extrapolation.points=2",
         *SMOKE,
         *TINY_TRAIN,

@@ -39,6 +39,7 @@ class ExtrapolationSettings:
     points: int = 3
     num_candidates: int = 6
     eval_prompts: int | None = 12
+    fold: bool = True
     save_pareto: bool = True
 
 
@@ -105,7 +106,7 @@ class MVA:
         metrics.update({f"mva/final_weight/{v}": w for v, w in final.items()})
         return MethodResult(
             lm=run.lm,
-            intervention=AdapterMix(final),
+            intervention=AdapterMix(final, merge=self.ext.fold),
             candidates=candidates,
             metrics=metrics,
             artefacts=artefacts,
@@ -149,7 +150,11 @@ class MVA:
         show = bool(run.cfg.generation.progress) and run.is_main_process
         for mix in tqdm(weights, desc="mva candidates", disable=not show):
             scores = evaluate(
-                run, run.lm, [run.steering, AdapterMix(mix)], profile=False, max_prompts=self.ext.eval_prompts
+                run,
+                run.lm,
+                [run.steering, AdapterMix(mix, merge=self.ext.fold)],
+                profile=False,
+                max_prompts=self.ext.eval_prompts,
             ).scores
             candidates.append(Candidate(weights=mix, scores=scores))
             run.log(
