@@ -1,0 +1,22 @@
+"""Every built-in method has its page in docs/methods/, linked from the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = sorted(p.stem for p in REPO.glob("plugins/alignrun_*/conf/method/*.yaml"))
+
+
+def test_methods_found() -> None:
+    assert {"none", "dpo", "rlhf", "mva"} <= set(METHODS)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_has_a_docs_page_linked_from_the_readme(method: str) -> None:
+    page = REPO / "docs" / "methods" / f"{method}.md"
+    assert page.is_file(), f"add docs/methods/{method}.md"
+    assert f"+method={method}" in page.read_text(encoding="utf-8")
+    assert f"(docs/methods/{method}.md)" in (REPO / "README.md").read_text(encoding="utf-8")
