@@ -50,3 +50,13 @@ class KillAfterCheckpoint:
     def alignrun_checkpoint_saved(self, run: Any, path: Path, step: int) -> None:
         if path.parent.name == self.phase and step == self.step:
             raise KeyboardInterrupt
+
+
+def assert_same_adapters(run_a: Path, run_b: Path, names: list[str]) -> None:
+    """The named PEFT adapters two runs saved under ``adapters/`` are bit-equal."""
+    from safetensors.torch import load_file
+
+    for name in names:
+        a = load_file(run_a / "adapters" / name / "adapter_model.safetensors")
+        b = load_file(run_b / "adapters" / name / "adapter_model.safetensors")
+        assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), name

@@ -21,7 +21,7 @@ from alignrun.training.adapters import LoraSettings, attach, lora_layers, merged
 from alignrun.training.losses import dpo_loss
 from alignrun.training.trainer import batch_indices
 from alignrun_dpo.method import simplex_grid
-from tests.conftest import SMOKE, KillAfterCheckpoint, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
 
 TINY_TRAIN = [
     "method.train.steps=4",
@@ -171,10 +171,7 @@ def test_kill_and_resume_is_bit_equal(tmp_path: Path) -> None:
     run_job(compose([*overrides, "resume=true"]), tmp_path / "resumed")
     kept = sorted(p.name for p in (tmp_path / "straight" / "checkpoints" / "helpful").iterdir())
     assert kept == ["step-000002", "step-000004"]  # older checkpoints pruned, the newest two kept
-    for name in ("helpful", "harmless"):
-        a = load_file(tmp_path / "straight" / "adapters" / name / "adapter_model.safetensors")
-        b = load_file(tmp_path / "resumed" / "adapters" / name / "adapter_model.safetensors")
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert_same_adapters(tmp_path / "straight", tmp_path / "resumed", ["helpful", "harmless"])
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from alignrun.config import compose
 from alignrun.errors import AlignrunError
@@ -16,7 +15,7 @@ from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
 from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
 from alignrun_mva.extrapolation import grid, halton, radical_inverse, sample_weights, save_candidate
-from tests.conftest import SMOKE, KillAfterCheckpoint, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
 
 TINY_TRAIN = [
     "method.train.steps=3",
@@ -123,10 +122,7 @@ def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Pat
         cwd=tmp_path,
     )
     assert soup.returncode == 0, soup.stderr[-2000:]
-    for name in ("helpful", "harmless"):
-        a = load_file(mva / "adapters" / name / "adapter_model.safetensors")
-        b = load_file(tmp_path / "S" / "adapters" / name / "adapter_model.safetensors")
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert_same_adapters(mva, tmp_path / "S", ["helpful", "harmless"])
     # the single-vector candidates score the same whether folded into the weights or not
     ours = json.loads((mva / "results.json").read_text())["candidates"]
     theirs = json.loads((tmp_path / "S" / "results.json").read_text())["candidates"]
@@ -192,7 +188,4 @@ def test_kill_during_a_decorrelated_phase_and_resume_is_bit_equal(tmp_path: Path
     with pytest.raises(KeyboardInterrupt):
         run_job(compose(overrides), tmp_path / "resumed", pm)
     run_job(compose([*overrides, "resume=true"]), tmp_path / "resumed")
-    for name in ("helpful", "harmless"):
-        a = load_file(tmp_path / "straight" / "adapters" / name / "adapter_model.safetensors")
-        b = load_file(tmp_path / "resumed" / "adapters" / name / "adapter_model.safetensors")
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert_same_adapters(tmp_path / "straight", tmp_path / "resumed", ["helpful", "harmless"])

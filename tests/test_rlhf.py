@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file
 
 from alignrun import AlignrunError, Run, Value, hookimpl
 from alignrun.config import compose
@@ -29,7 +28,7 @@ from alignrun_rlhf.ppo import (
     rloo_advantages,
     weighted_reward,
 )
-from tests.conftest import run_cli
+from tests.conftest import assert_same_adapters, run_cli
 
 TINY = [
     "experiment=smoke",
@@ -262,6 +261,4 @@ def test_kill_and_resume_continues_at_the_next_iteration_bit_equal(tmp_path: Pat
         run_job(compose(overrides), tmp_path / "resumed", pm)
     assert not (tmp_path / "resumed" / "adapters").exists()
     run_job(compose([*overrides, "resume=true"]), tmp_path / "resumed")
-    a = load_file(tmp_path / "straight" / "adapters" / "rlhf" / "adapter_model.safetensors")
-    b = load_file(tmp_path / "resumed" / "adapters" / "rlhf" / "adapter_model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_adapters(tmp_path / "straight", tmp_path / "resumed", ["rlhf"])
