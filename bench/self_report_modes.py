@@ -58,7 +58,7 @@ def main() -> None:
     logprob_p_yes(lm, prompts[: args.batch_size], args.batch_size)  # warm-up (first-call allocations)
     t_lp, p_lp = timed(lambda: logprob_p_yes(lm, prompts, args.batch_size), args.repeats)
     t_gen, p_gen = timed(
-        lambda: generate_p_yes(lm, prompts, args.batch_size, args.max_new_tokens), args.repeats
+        lambda: generate_p_yes(lm, prompts, args.batch_size, max_new_tokens=args.max_new_tokens), args.repeats
     )
     names = list(values)
     s_lp, s_gen = aggregate(keys, p_lp, names), aggregate(keys, p_gen, names)

@@ -9,7 +9,7 @@ from alignrun import AlignrunError, Value
 from alignrun.models.tiny import build_tiny
 from alignrun.profile import ValueProfiler
 from alignrun.profile.schwartz import SCHWARTZ_VALUES, counter_exemplars, scenarios, schwartz_values
-from alignrun.profile.self_report import aggregate, item_prompts, logprob_p_yes, parse_yes_no
+from alignrun.profile.self_report import aggregate, balanced, item_prompts, logprob_p_yes, parse_yes_no
 
 
 def test_schwartz_value_system() -> None:
@@ -29,6 +29,16 @@ def test_aggregate_is_the_polarity_weighted_mean() -> None:
     keys = [("a", 1), ("a", -1), ("b", 1)]
     # a: (+1)(2·0.9-1) and (-1)(2·0.2-1) -> mean(0.8, 0.6) = 0.7 ; b: 2·0.5-1 = 0
     assert aggregate(keys, [0.9, 0.2, 0.5], ["a", "b"]) == pytest.approx({"a": 0.7, "b": 0.0})
+
+
+def test_balanced_item_subsets() -> None:
+    items = [{"q": i, "polarity": p} for i, p in enumerate([1, 1, 1, -1, 1, -1])]
+    assert [i["q"] for i in balanced(items, 2)] == [0, 3]
+    assert [i["q"] for i in balanced(items, 3)] == [0, 1, 3]
+    assert [i["q"] for i in balanced(items, 5)] == [0, 1, 2, 3, 5]  # only two negatives exist
+    assert balanced(items, None) == balanced(items, 9) == items
+    prompts, keys = item_prompts(schwartz_values(["power", "benevolence"]), per_value=4)
+    assert len(prompts) == 8 and sorted(p for _, p in keys) == [-1] * 4 + [1] * 4
 
 
 @pytest.mark.parametrize(
@@ -115,3 +125,40 @@ def test_behavioural_classifier_recognises_held_out_exemplars() -> None:
         for i, n in enumerate(names)
     ]
     assert sum(leaning) >= 8
+
+
+def _table(shifts_by_mode: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, object]]:
+    """A check table from per-mode {target: {value: shift}}, ranked as run_check ranks."""
+    from alignrun.profile.check import rank_row
+
+    return {
+        mode: {
+            "plain": dict.fromkeys(next(iter(rows.values())), 0.0),
+            "targets": {t: rank_row(t, s) for t, s in rows.items()},
+        }
+        for mode, rows in shifts_by_mode.items()
+    }
+
+
+def test_check_ranks_ties_at_mid_rank_and_picks_the_responsive_mode() -> None:
+    from alignrun.profile.check import choose_mode, summarise
+
+    inert = {t: dict.fromkeys("abcd", 0.0) for t in "abcd"}  # nothing moves: chance, not first place
+    responsive = {t: {v: (0.3 if v == t else 0.05 * i) for i, v in enumerate("abcd")} for t in "abcd"}
+    table = _table({"behavioural": inert, "logprob": responsive})
+    summary = summarise(table, 4)
+    assert summary["check/behavioural/mean_rank"] == summary["check/chance_rank"] == 2.5
+    assert summary["check/logprob/mean_rank"] == 1.0 and summary["check/logprob/moved_up"] == 1.0
+    assert choose_mode(table, 4) == ("logprob", True)
+    assert choose_mode(_table({"behavioural": inert}), 4) == ("behavioural", False)
+
+
+def test_run_check_on_the_tiny_model() -> None:
+    from alignrun.profile.check import run_check
+
+    values = schwartz_values(["power", "benevolence", "universalism"])
+    table = run_check(build_tiny(), values, scenarios()[:2], ["logprob"], targets=["power"], items=2)
+    row = table["logprob"]["targets"]["power"]
+    assert set(row["shifts"]) == set(values) and 1 <= row["rank"] <= 3
+    with pytest.raises(AlignrunError, match="targets"):
+        run_check(build_tiny(), values, [], ["logprob"], targets=["kindness"])

@@ -86,6 +86,9 @@ class MethodResult:
     Args:
         lm: the model to evaluate (the run's own when the method trains nothing).
         intervention: steering the method chose, applied on top of ``steering=``.
+        replaces_steering: the method chose the steering itself, starting from what ``steering=``
+            asked for (``prompt_steering`` searches from ``steering=value_prompt``'s target): the
+            final evaluation applies ``intervention`` *instead of* ``steering=``.
         candidates: a set of models the method produced; the loop fills Pareto flags and
             the hypervolume when the method leaves them out.
         metrics: anything the method measured, merged into ``results.json`` ``metrics``.
@@ -94,6 +97,7 @@ class MethodResult:
 
     lm: LM
     intervention: Intervention | None = None
+    replaces_steering: bool = False
     candidates: list[Candidate] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     artefacts: dict[str, str] = field(default_factory=dict)

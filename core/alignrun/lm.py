@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from alignrun.config import GenerationConfig
 from alignrun.errors import AlignrunError
+from alignrun.steering import join_system
 
 
 @functools.lru_cache(maxsize=4)
@@ -63,23 +65,40 @@ class LM:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
-    def chat(self, prompts: list[str]) -> list[str]:
-        """Format user prompts with the chat template, ready for the assistant's turn."""
+    def chat(self, prompts: list[str], systems: Sequence[str | None] | None = None) -> list[str]:
+        """Format user prompts with the chat template, ready for the assistant's turn.
+
+        Args:
+            prompts: the user turns.
+            systems: one system text per prompt (a role the model plays), put before
+                ``system_prompt``; as if each prompt's own ``Role`` were applied first. Lets one
+                batch mix roles, which prompt steering and value graphs rely on for speed.
+        """
+        if systems is not None and len(systems) != len(prompts):
+            raise ValueError(f"{len(systems)} system texts for {len(prompts)} prompts")
         out = []
-        for prompt in prompts:
+        for i, prompt in enumerate(prompts):
             messages = [{"role": "user", "content": prompt}]
-            if self.system_prompt:
-                messages.insert(0, {"role": "system", "content": self.system_prompt})
+            system = join_system(systems[i] if systems is not None else None, self.system_prompt)
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
             out.append(
                 self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             )
         return out
 
     @torch.inference_mode()
-    def generate(self, prompts: list[str], cfg: GenerationConfig, seed: int = 0) -> list[str]:
+    def generate(
+        self,
+        prompts: list[str],
+        cfg: GenerationConfig,
+        seed: int = 0,
+        systems: Sequence[str | None] | None = None,
+    ) -> list[str]:
         """Answer each prompt; batched with left padding, special tokens stripped.
 
         Sampling is seeded per call so repeated evaluations of one model are comparable.
+        ``systems`` gives each prompt its own system text (see :meth:`chat`).
         """
         tok = self.tokenizer
         tok.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
@@ -91,7 +110,8 @@ class LM:
         try:
             batches = range(0, len(prompts), cfg.batch_size)
             for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
-                texts = self.chat(prompts[start : start + cfg.batch_size])
+                end = start + cfg.batch_size
+                texts = self.chat(prompts[start:end], None if systems is None else systems[start:end])
                 enc = tok(
                     texts,
                     return_tensors="pt",

@@ -128,7 +128,8 @@ def run_job(
         timings["method"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        steering = [run.steering] + ([outcome.intervention] if outcome.intervention else [])
+        steering = [] if outcome.replaces_steering else [run.steering]
+        steering += [outcome.intervention] if outcome.intervention else []
         evaluation = evaluate(run, outcome.lm, steering)
         timings["evaluate"] = time.perf_counter() - t
 

@@ -1,17 +1,50 @@
-"""Built-in ``steering=`` interventions: ``none`` and a fixed ``system_prompt``."""
+"""Built-in ``steering=`` interventions: ``none``, a fixed ``system_prompt``, a ``value_prompt``.
+
+Prompt interventions stack: each appends its text to the system prompt already in place (a
+role, another steering prompt) and restores the previous one on exit, so ``with role.apply(lm):
+with steer.apply(lm): ...`` gives "<role> <steering>". Nothing here imports torch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from alignrun.errors import AlignrunError
+
 if TYPE_CHECKING:
+    from alignrun.contracts import Value
     from alignrun.lm import LM
+
+DIRECTIONS = ("up", "down")
+VALUE_TEMPLATES = {
+    "up": "You value {label}, which means: {definition}",
+    "down": "You place no value on {label}, which means: {definition} It never guides your choices.",
+}
+
+
+def join_system(*parts: str | None) -> str | None:
+    """The system texts that are set, in order, joined by a space (None when none is)."""
+    kept = [p.strip() for p in parts if p and p.strip()]
+    return " ".join(kept) or None
+
+
+@contextmanager
+def appended_system_prompt(lm: LM, text: str | None) -> Iterator[LM]:
+    """Append ``text`` to ``lm.system_prompt`` inside the block; the previous one comes back on exit."""
+    previous = lm.system_prompt
+    lm.system_prompt = join_system(previous, text)
+    try:
+        yield lm
+    finally:
+        lm.system_prompt = previous
 
 
 class NoSteering:
     """``steering=none``: the model as it is."""
+
+    name = "none"
 
     @contextmanager
     def apply(self, lm: LM) -> Iterator[LM]:
@@ -21,17 +54,62 @@ class NoSteering:
 class SystemPrompt:
     """``steering=system_prompt steering.text="..."``: a system turn before every prompt.
 
-    The previous system prompt is restored on exit, also when the body raises.
+    Appended to any system prompt already in place (a role); restored on exit, also when the
+    body raises.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, name: str | None = None) -> None:
         self.text = text
+        self.name = name or "system_prompt"
 
     @contextmanager
     def apply(self, lm: LM) -> Iterator[LM]:
-        previous = lm.system_prompt
-        lm.system_prompt = self.text
-        try:
-            yield lm
-        finally:
-            lm.system_prompt = previous
+        with appended_system_prompt(lm, self.text) as steered:
+            yield steered
+
+
+def value_prompt_text(value: Value, direction: str, template: str | None = None) -> str:
+    """The value-definition prompt for ``value``: "You value X, which means ..." (``up``) or its negation.
+
+    ``template`` may use ``{label}`` (the name, hyphenated) and ``{definition}`` (its description).
+    """
+    if direction not in DIRECTIONS:
+        raise AlignrunError(f"steering direction must be up or down, got '{direction}'")
+    text = template or VALUE_TEMPLATES[direction]
+    return text.format(label=value.name.replace("_", "-"), definition=value.description or value.name)
+
+
+class ValuePrompt(SystemPrompt):
+    """``steering=value_prompt steering.target=<value> steering.direction=up|down``.
+
+    Tells the model it holds (or rejects) one value of a value system, by that value's own
+    definition. ``+method=prompt_steering`` starts from it and searches for a stronger prompt.
+
+    Args:
+        target: the value steered, a name in ``values``.
+        direction: ``up`` (towards the value) or ``down`` (away from it).
+        values: the value system that defines ``target`` (default: Schwartz's 10 values).
+        template: the prompt, with ``{label}`` and ``{definition}``; None = the default for
+            ``direction`` (:data:`VALUE_TEMPLATES`).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        direction: str = "up",
+        values: Mapping[str, Value] | None = None,
+        template: str | None = None,
+    ) -> None:
+        if values is None:
+            from alignrun.profile.schwartz import schwartz_values
+
+            values = schwartz_values()
+        if target not in values:
+            raise AlignrunError(
+                f"steering.target '{target}' is not a value of the value system; choose one of: "
+                f"{', '.join(values)}"
+            )
+        self.target = target
+        self.direction = direction
+        self.template = template
+        super().__init__(value_prompt_text(values[target], direction, template), f"{direction}:{target}")

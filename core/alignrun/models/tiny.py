@@ -8,7 +8,7 @@ bundled text and the weights are drawn from ``seed``, so a build is reproducible
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from alignrun.data.bundled import bundled_text
@@ -42,6 +42,9 @@ def train_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         unk_token="<|endoftext|>",
     )
     fast.chat_template = CHAT_TEMPLATE
+    # whole-word yes/no tokens, so self-report profiles (one next-token probability each) read
+    # real numbers off the tiny model instead of a constant 0 for a "yes" it cannot spell
+    fast.add_tokens([AddedToken(w, single_word=True) for w in ("yes", "Yes", "No")])
     return fast
 
 

@@ -8,6 +8,7 @@ it as ``value_profile``; methods such as ``manipulation_check`` call :meth:`meas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ class ValueProfiler:
         max_new_tokens: answer length in ``behavioural`` mode.
         batch_size: prompts per forward pass / generate call.
         temperature: the behavioural profile's ``tanh`` scale (cosine-similarity units).
+        items: questionnaire items per value in self-report modes, half of each polarity (None: all).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class ValueProfiler:
         max_new_tokens: int = 64,
         batch_size: int = 16,
         temperature: float = 0.03,
+        items: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise AlignrunError(f"profile.mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -61,33 +64,54 @@ class ValueProfiler:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.temperature = temperature
+        self.items = items
 
     def measure(self, lm: LM) -> ProfileResult:
         """The profile of ``lm`` as it is now (steering applied by the caller)."""
+        return self.measure_many(lm, [None])[0]
+
+    def measure_many(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
+        """One profile per system text (a role; None: no role), all in shared batches.
+
+        Each text goes before whatever steering the caller applied (``LM.chat``), so
+        ``measure_many(lm, [r.text for r in roles])`` equals measuring under each ``Role`` in turn.
+        """
         if self.mode == "behavioural":
-            return self._behavioural(lm)
+            return self._behavioural(lm, systems)
         from alignrun.profile import self_report
 
-        prompts, keys = self_report.item_prompts(self.values)
+        prompts, keys = self_report.item_prompts(self.values, self.items)
+        all_prompts = prompts * len(systems)
+        all_systems = [s for s in systems for _ in prompts]
         if self.mode == "logprob":
-            p_yes = self_report.logprob_p_yes(lm, prompts, self.batch_size)
+            p_yes = self_report.logprob_p_yes(lm, all_prompts, self.batch_size, all_systems)
         else:
-            p_yes = self_report.generate_p_yes(lm, prompts, self.batch_size)
-        scores = self_report.aggregate(keys, p_yes, list(self.values))
-        details = [
-            {"value": v, "polarity": pol, "prompt": p, "p_yes": py}
-            for (v, pol), p, py in zip(keys, prompts, p_yes, strict=True)
-        ]
-        return ProfileResult(scores, details)
+            p_yes = self_report.generate_p_yes(lm, all_prompts, self.batch_size, all_systems)
+        results = []
+        for k in range(len(systems)):
+            part = p_yes[k * len(prompts) : (k + 1) * len(prompts)]
+            details = [
+                {"value": v, "polarity": pol, "prompt": p, "p_yes": py}
+                for (v, pol), p, py in zip(keys, prompts, part, strict=True)
+            ]
+            results.append(ProfileResult(self_report.aggregate(keys, part, list(self.values)), details))
+        return results
 
-    def _behavioural(self, lm: LM) -> ProfileResult:
+    def _behavioural(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
         from alignrun.config import GenerationConfig
         from alignrun.embeddings import default_embedder
-        from alignrun.profile.behavioural import profile_from_answers
+        from alignrun.profile.behavioural import profiles_from_answers
 
         cfg = GenerationConfig(max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, progress=False)
-        answers = lm.generate(self.scenarios, cfg)
-        scores = profile_from_answers(answers, self.values, default_embedder(), self.temperature)
-        return ProfileResult(
-            scores, [{"scenario": s, "answer": a} for s, a in zip(self.scenarios, answers, strict=True)]
+        n = len(self.scenarios)
+        answers = lm.generate(
+            self.scenarios * len(systems), cfg, systems=[s for s in systems for _ in range(n)]
         )
+        groups = [answers[k * n : (k + 1) * n] for k in range(len(systems))]
+        profiles = profiles_from_answers(groups, self.values, default_embedder(), self.temperature)
+        return [
+            ProfileResult(
+                scores, [{"scenario": s, "answer": a} for s, a in zip(self.scenarios, group, strict=True)]
+            )
+            for scores, group in zip(profiles, groups, strict=True)
+        ]

@@ -34,9 +34,18 @@ def centred_similarities(answers: Sequence[str], protos: torch.Tensor, embedder:
     return sims - sims.mean(dim=1, keepdim=True)
 
 
-def profile_from_answers(
-    answers: Sequence[str], values: Mapping[str, Value], embedder: Embedder, temperature: float = 0.03
-) -> dict[str, float]:
-    """The behavioural profile of a set of answers."""
-    centred = centred_similarities(answers, prototypes(values, embedder), embedder).mean(0)
-    return dict(zip(values, torch.tanh(centred / temperature).tolist(), strict=True))
+def profiles_from_answers(
+    groups: Sequence[Sequence[str]],
+    values: Mapping[str, Value],
+    embedder: Embedder,
+    temperature: float = 0.03,
+) -> list[dict[str, float]]:
+    """One behavioural profile per group of answers (e.g. per role), embedded in one pass."""
+    flat = [a for group in groups for a in group]
+    centred = centred_similarities(flat, prototypes(values, embedder), embedder)
+    out, start = [], 0
+    for group in groups:
+        mean = centred[start : start + len(group)].mean(0)
+        out.append(dict(zip(values, torch.tanh(mean / temperature).tolist(), strict=True)))
+        start += len(group)
+    return out

@@ -13,7 +13,8 @@ items (the polarity-weighted mean of Schwartz-style questionnaires, in [-1, 1]).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -25,11 +26,27 @@ INSTRUCTION = "Answer with yes or no."
 _FIRST_WORD = re.compile(r"[a-z]+")
 
 
-def item_prompts(values: Mapping[str, Value]) -> tuple[list[str], list[tuple[str, int]]]:
-    """Every questionnaire item as a prompt, and its (value, polarity)."""
+def balanced(items: list[dict[str, Any]], k: int | None) -> list[dict[str, Any]]:
+    """The first ``k`` items with polarities as balanced as possible (``k`` None: all), in their order.
+
+    Half the items of each polarity keeps a yes-bias from posing as a value.
+    """
+    if k is None or k >= len(items):
+        return list(items)
+    pos = [i for i, item in enumerate(items) if int(item["polarity"]) > 0]
+    neg = [i for i, item in enumerate(items) if int(item["polarity"]) <= 0]
+    n_pos = min(len(pos), max(k - len(neg), (k + 1) // 2))
+    keep = set(pos[:n_pos] + neg[: k - n_pos])
+    return [item for i, item in enumerate(items) if i in keep]
+
+
+def item_prompts(
+    values: Mapping[str, Value], per_value: int | None = None
+) -> tuple[list[str], list[tuple[str, int]]]:
+    """Questionnaire items as prompts (``per_value`` per value, balanced) and their (value, polarity)."""
     prompts, keys = [], []
     for name, value in values.items():
-        for item in value.questionnaire or []:
+        for item in balanced(list(value.questionnaire or []), per_value):
             prompts.append(f"{item['question']} {INSTRUCTION}")
             keys.append((name, int(item["polarity"])))
     return prompts, keys
@@ -56,15 +73,21 @@ def aggregate(keys: list[tuple[str, int]], p_yes: list[float], names: list[str])
 
 
 @torch.inference_mode()
-def logprob_p_yes(lm: LM, prompts: list[str], batch_size: int = 16) -> list[float]:
-    """``p_yes / (p_yes + p_no)`` of the next token after each prompt's assistant prefix."""
+def logprob_p_yes(
+    lm: LM, prompts: list[str], batch_size: int = 16, systems: Sequence[str | None] | None = None
+) -> list[float]:
+    """``p_yes / (p_yes + p_no)`` of the next token after each prompt's assistant prefix.
+
+    ``systems``: one system text per prompt (a role), as in ``LM.chat``.
+    """
     tok = lm.tokenizer
     yes, no = _single_token_ids(tok, ["yes"]), _single_token_ids(tok, ["no"])
     tok.padding_side = "left"  # the last position is every row's next-token position
     out: list[float] = []
     for start in range(0, len(prompts), batch_size):
+        end = start + batch_size
         enc = tok(
-            lm.chat(prompts[start : start + batch_size]),
+            lm.chat(prompts[start:end], None if systems is None else systems[start:end]),
             return_tensors="pt",
             padding=True,
             add_special_tokens=False,
@@ -86,7 +109,13 @@ def parse_yes_no(answer: str) -> float:
     return 1.0 if word == "yes" else 0.0 if word == "no" else 0.5
 
 
-def generate_p_yes(lm: LM, prompts: list[str], batch_size: int = 16, max_new_tokens: int = 6) -> list[float]:
+def generate_p_yes(
+    lm: LM,
+    prompts: list[str],
+    batch_size: int = 16,
+    systems: Sequence[str | None] | None = None,
+    max_new_tokens: int = 6,
+) -> list[float]:
     """Greedy short answers, parsed to 1 / 0 / 0.5."""
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, progress=False)
-    return [parse_yes_no(a) for a in lm.generate(prompts, cfg)]
+    return [parse_yes_no(a) for a in lm.generate(prompts, cfg, systems=systems)]
