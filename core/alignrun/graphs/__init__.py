@@ -1,0 +1,10 @@
+"""Causal value graphs (DESIGN.md §1.2): a graph type, PC discovery, a human reference, comparison,
+side-effect prediction (co-change) and rendering. Torch-free; causal-learn and matplotlib are
+imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from alignrun.graphs.model import Edge, ValueGraph
+
+__all__ = ["Edge", "ValueGraph"]
