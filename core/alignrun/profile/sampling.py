@@ -37,6 +37,15 @@ def spread(items: list[str], k: int) -> list[str]:
     return [items[i * len(items) // k] for i in range(k)]
 
 
+def spread_apart(items: list[str], k: int, *used: int) -> list[str]:
+    """``k`` items spread over those not in ``spread(items, u)`` for any ``u`` in ``used`` (or over all).
+
+    E.g. material to find SAE features with, kept apart from the scenarios steering is measured on.
+    """
+    taken = {x for u in used for x in spread(items, u)}
+    return spread([x for x in items if x not in taken] or items, k)
+
+
 @dataclass
 class Sampling:
     """``method.sampling``: how each sample's profile is measured.

@@ -1,0 +1,212 @@
+"""``+method=value_graph``: the model's causal value graph, learnt from value profiles under roles.
+
+1. Pick the profile mode (``sampling.mode: auto``: the one that passes the manipulation check).
+2. Profile the model (with ``steering=`` applied) under every role × steering setting: no
+   steering, a placebo prompt, a value-definition prompt per target and direction, and with
+   ``sae_settings`` each target's top SAE feature per direction. One sample per (role, setting),
+   one column per value → ``samples.csv``.
+3. PC (Fisher-z, ``alpha``) over the training roles' samples → ``graph.json``/``.dot``/``.png``.
+4. Compare with the Schwartz circumplex reference: edge precision/recall/F1, skeleton SHD, sign
+   agreement.
+5. Side effects on held-out roles: for each steered setting, which values co-changed beyond the
+   placebo's noise floor, and did the learnt graph (possible descendants of the target) or the
+   reference (its neighbours) predict them? Expected vs unexpected co-change rates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from alignrun.atomic import atomic_write_text
+from alignrun.contracts import Intervention, MethodResult, Run
+from alignrun.errors import AlignrunError
+from alignrun.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
+from alignrun.graphs.compare import compare
+from alignrun.graphs.pc import pc_graph
+from alignrun.graphs.reference import schwartz_reference
+from alignrun.graphs.render import plot_graph, write_graph
+from alignrun.profile import samples
+from alignrun.profile.sampling import Sampling, describe, value_system
+from alignrun.roles import RoleSplit
+from alignrun.steering import DIRECTIONS, PLACEBO, NoSteering, SystemPrompt, ValuePrompt
+from alignrun_value_graph.report import render
+
+if TYPE_CHECKING:
+    from alignrun.lm import LM
+    from alignrun.sae.source import SAESource
+
+PREFIX = "value_graph"
+
+
+class ValueGraphMethod:
+    """``+method=value_graph``.
+
+    Args:
+        roles: training roles (the graph is learnt on them) and held-out roles (side effects).
+        sampling: how each sample's profile is measured (mode, scenarios, answer length).
+        targets: values given a value-definition steering prompt (None: every value).
+        directions: ``up`` and/or ``down`` prompts per target.
+        alpha: PC's significance level.
+        max_depth: PC's largest conditioning set (None: as large as the samples allow).
+        placebo: a neutral system prompt; its shifts set the co-change noise floor.
+        change_threshold: |shift| above which a value counts as changed (None: from the placebo).
+        sae_settings: also steer each target (and direction) with its top SAE feature.
+        sae: the SAE for those settings (trained here by default, as ``sae_steering`` does).
+        sae_coefficient: their strength, in units of the layer's mean residual norm.
+    """
+
+    def __init__(
+        self,
+        roles: RoleSplit,
+        sampling: Sampling,
+        targets: list[str] | None = None,
+        directions: list[str] | None = None,
+        alpha: float = 0.05,
+        max_depth: int | None = None,
+        placebo: str = PLACEBO,
+        change_threshold: float | None = None,
+        sae_settings: bool = False,
+        sae: SAESource | None = None,
+        sae_coefficient: float = 1.0,
+    ) -> None:
+        directions = directions or ["up"]
+        if not set(directions) <= set(DIRECTIONS):
+            raise AlignrunError(f"method.directions must be a subset of {list(DIRECTIONS)}, got {directions}")
+        if not roles.train:
+            raise AlignrunError("method.roles needs training roles (train > 0 or no_role: true)")
+        if not 0 < alpha < 1:  # checked here too: pc_graph would only say so after all the profiling
+            raise AlignrunError(f"method.alpha (PC's significance level) must be in (0, 1), got {alpha}")
+        self.roles, self.sampling = roles, sampling
+        self.targets, self.directions = targets, directions
+        self.alpha, self.max_depth = alpha, max_depth
+        self.placebo, self.change_threshold = placebo, change_threshold
+        self.sae_settings, self.sae, self.sae_coefficient = sae_settings, sae, sae_coefficient
+
+    def settings(
+        self, run: Run, lm: LM, values: dict[str, Any]
+    ) -> tuple[dict[str, Intervention], dict[str, str]]:
+        """Setting name -> intervention (``none``, ``placebo``, ``<direction>:<target>``, and with
+        ``sae_settings`` ``sae:<direction>:<target>``), and steered setting -> its target."""
+        targets = self.targets or list(values)
+        unknown = [t for t in targets if t not in values]
+        if unknown:
+            raise AlignrunError(f"method.targets not in the profiled value system: {', '.join(unknown)}")
+        out: dict[str, Intervention] = {
+            "none": NoSteering(),
+            "placebo": SystemPrompt(self.placebo, "placebo"),
+        }
+        steered: dict[str, str] = {}
+        for target in targets:
+            for direction in self.directions:
+                out[f"{direction}:{target}"] = ValuePrompt(target, direction, values)
+                steered[f"{direction}:{target}"] = target
+        if self.sae_settings:
+            for name, (intervention, target) in self.feature_settings(run, lm, values, targets).items():
+                out[name], steered[name] = intervention, target
+        return out, steered
+
+    def feature_settings(
+        self, run: Run, lm: LM, values: dict[str, Any], targets: list[str]
+    ) -> dict[str, tuple[Intervention, str]]:
+        """Each target's top SAE feature (as in ``sae_steering``) per direction, at ``sae_coefficient``."""
+        from alignrun.profile.sampling import spread_apart
+        from alignrun.sae.activations import mean_norm
+        from alignrun.sae.features import rank_features
+        from alignrun.sae.format import sae_layer
+        from alignrun.sae.source import SAESource, training_texts
+        from alignrun.sae.steer import FeatureSteering
+
+        sae, cfg, _ = (self.sae or SAESource()).get(lm, bool(run.cfg.generation.progress))
+        layer = sae_layer(cfg)
+        norm = mean_norm(lm, layer, training_texts(lm)[::20])
+        _, scenarios = value_system(run)
+        out: dict[str, tuple[Intervention, str]] = {}
+        for target in targets:
+            apart = spread_apart(scenarios, 8, self.sampling.scenarios)  # not the scenarios samples answer
+            top = rank_features(lm, sae, layer, values[target], apart, 1, 1, int(run.cfg.seed)).top[0]
+            for direction in self.directions:
+                c = self.sae_coefficient * norm * (1 if direction == "up" else -1)
+                name = f"sae:{direction}:{target}"
+                out[name] = (FeatureSteering(sae.W_dec[top], layer, c, "all", name, top), target)
+        return out
+
+    def fit(self, run: Run) -> MethodResult:
+        values, _ = value_system(run)
+        names = list(values)
+        with run.steering.apply(run.lm) as lm:
+            settings, steered = self.settings(run, lm, values)
+            mode, metrics = self.sampling.resolve_mode(run, lm)
+            profiler = self.sampling.profiler(run, mode)
+            split = {"train": self.roles.train, "held_out": self.roles.held_out}
+            rows, details = samples.collect(
+                profiler, lm, split, settings, progress=run.cfg.generation.progress
+            )
+        graph = pc_graph(samples.matrix(rows, names, "train"), names, self.alpha, self.max_depth)
+        graph.meta.update({**describe(profiler), "roles": len(self.roles.train), "settings": list(settings)})
+        reference = schwartz_reference(names)
+        comparison = compare(graph, reference) if len(reference.nodes) >= 2 else {}
+        effects = self.side_effects(rows, names, steered, graph, reference)
+
+        metrics.update({f"{PREFIX}/samples": float(len(rows)), f"{PREFIX}/edges": float(len(graph.edges))})
+        metrics.update({f"{PREFIX}/reference/{k}": v for k, v in comparison.items()})
+        metrics.update(effects["metrics"])
+        artefacts: dict[str, str] = {}
+        if run.is_main_process:
+            artefacts.update(samples.write(run.output_dir, rows, details))
+            artefacts.update(write_graph(graph, run.output_dir))
+            artefacts.update(write_graph(reference, run.output_dir, "reference_graph"))
+            plot_graph(graph, run.output_dir / "graph.png", reference, title=_title(graph, comparison))
+            artefacts["graph_png"] = "graph.png"
+            report = render(graph, reference, comparison, effects, mode)
+            atomic_write_text(run.output_dir / "value_graph.md", report)
+            atomic_write_text(
+                run.output_dir / "value_graph.json",
+                json.dumps({"comparison": comparison, "side_effects": effects["table"]}, indent=2) + "\n",
+            )
+            artefacts.update({"value_graph_report": "value_graph.md", "value_graph_data": "value_graph.json"})
+        return MethodResult(lm=run.lm, metrics=metrics, artefacts=artefacts)
+
+    def side_effects(
+        self,
+        rows: list[dict[str, Any]],
+        names: list[str],
+        steered: dict[str, str],
+        graph: Any,
+        reference: Any,
+    ) -> dict[str, Any]:
+        """Per value prompt on held-out roles: target shift and co-change under both graphs."""
+        if not self.roles.held_out:
+            return {"metrics": {}, "table": {}, "threshold": None}
+        placebo = samples.shifts(rows, "placebo", names, split="held_out")
+        threshold = self.change_threshold if self.change_threshold is not None else noise_threshold(placebo)
+        table: dict[str, Any] = {}
+        parts: dict[str, list[CoChange]] = {"learnt": [], "reference": []}
+        for name, target in steered.items():
+            shifts = samples.shifts(rows, name, names, split="held_out")
+            learnt = cochange(shifts, target, predicted(graph, target, "descendants"), threshold)
+            ref = cochange(shifts, target, predicted(reference, target, "neighbours"), threshold)
+            parts["learnt"].append(learnt)
+            parts["reference"].append(ref)
+            table[name] = {
+                "target_shift": sum(s[target] for s in shifts) / len(shifts),
+                "mean_shifts": {v: sum(s[v] for s in shifts) / len(shifts) for v in names},
+                "learnt": asdict(learnt),
+                "reference": asdict(ref),
+            }
+        metrics = {f"{PREFIX}/cochange/threshold": threshold}
+        for which, group in parts.items():
+            metrics.update(pooled(group).metrics(f"{PREFIX}/cochange/{which}"))
+        return {"metrics": metrics, "table": table, "threshold": threshold}
+
+
+def _title(graph: Any, comparison: dict[str, float]) -> str:
+    meta = graph.meta
+    text = f"PC (Fisher-z, alpha {meta['alpha']}) on {meta['n_samples']} samples, {meta['mode']} profiles"
+    if "precision" in comparison or "recall" in comparison:
+        text += (
+            f"\nvs Schwartz reference (dashed): precision {comparison.get('precision', float('nan')):.2f}, "
+            f"recall {comparison.get('recall', float('nan')):.2f}, SHD {comparison['shd']:.0f}"
+        )
+    return text
