@@ -35,10 +35,10 @@ def main() -> None:
     torch.manual_seed(0)
     lm = load_smollm2(autocast="auto")
     prompts = (scenarios() * 2)[: args.prompts]
-    # min_new_tokens: every run decodes exactly --new-tokens, steered text may stop at another length
     cfg = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=args.prompts, progress=False)
     direction = torch.nn.functional.normalize(torch.randn(lm.model.config.hidden_size), dim=0)
     steer = FeatureSteering(direction, args.layer, coeff=4.0, positions="all")
+    # every run decodes exactly --new-tokens: steered text might otherwise stop at another length
     lm.model.generation_config.min_new_tokens = args.new_tokens
 
     def run(steered: bool) -> float:

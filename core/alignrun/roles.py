@@ -86,7 +86,7 @@ def _pool(items: tuple[str, ...], split: str) -> list[str]:
 
 
 def make_roles(n: int, split: str = "train", seed: int = 0) -> list[Role]:
-    """``n`` distinct seeded personas from ``split``'s pools ("You are Dana, a 42-year-old woman ...").
+    """``n`` distinct seeded personas from ``split``'s pools ("You are Ingrid, a 46-year-old woman ...").
 
     Raises:
         AlignrunError: an unknown split, or more roles than the split's pools can make distinct.

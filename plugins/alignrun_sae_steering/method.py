@@ -127,17 +127,16 @@ class SAESteering:
         norm = mean_norm(run.lm, layer, training_texts(run.lm)[::20])
         sign = 1.0 if spec.direction == "up" else -1.0
 
-        def steer(feature: int, c: float) -> FeatureSteering:
-            name = f"feature:{feature}@{sign * c:+g}"
+        def steer(feature: int, c: float, kind: str = "feature") -> FeatureSteering:
+            name = f"{kind}:{feature}@{sign * c:+g}"  # c in units of the mean residual norm
             return FeatureSteering(sae.W_dec[feature], layer, sign * c * norm, self.positions, name, feature)
 
-        candidates: dict[str, Intervention] = {
-            f"feature:{f}@{sign * c:+g}": steer(f, c) for f in ranking.top for c in self.coefficients
-        }
+        steers = [steer(f, c) for f in ranking.top for c in self.coefficients]
+        candidates: dict[str, Intervention] = {s.name: s for s in steers}
 
         def controls(best: str) -> dict[str, Intervention]:
             c = abs(float(best.rsplit("@", 1)[1]))
-            return {f"random:{f}@{sign * c:+g}": steer(f, c) for f in ranking.random}
+            return {s.name: s for s in (steer(f, c, "random") for f in ranking.random)}
 
         extra = {
             "sae": {

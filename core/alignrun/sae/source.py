@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from alignrun.atomic import atomic_write_text
 from alignrun.cache import cache_dir
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
@@ -119,9 +120,8 @@ class SAESource:
         cfg = sae_config(sae, layer, lm.name, self.max_length, DATASET)
         cfg["metadata"]["alignrun"] = {"training": asdict(self.training), **metrics}
         save_sae(sae, folder, cfg)
-        (folder / "metrics.json").write_text(
-            json.dumps(metrics, indent=2) + "\n"
-        )  # written last: marks it complete
+        # written last: its presence marks a complete cache entry
+        atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return sae, cfg, metrics
 
 
