@@ -60,3 +60,15 @@ def assert_same_adapters(run_a: Path, run_b: Path, names: list[str]) -> None:
         a = load_file(run_a / "adapters" / name / "adapter_model.safetensors")
         b = load_file(run_b / "adapters" / name / "adapter_model.safetensors")
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), name
+
+
+def assert_one_line_error(
+    res: subprocess.CompletedProcess[str], needle: str, run_dir: Path | None = None
+) -> None:
+    """The CLI failed with one ``alignrun: error:`` line holding ``needle``, no traceback, no results."""
+    assert res.returncode != 0
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("alignrun: error:")]
+    assert len(errors) == 1 and needle in errors[0], res.stderr[-1500:]
+    assert "Traceback" not in res.stderr
+    if run_dir is not None:
+        assert not (run_dir / "results.json").exists()

@@ -12,7 +12,7 @@ from alignrun.config import compose
 from alignrun.graphs import ValueGraph
 from alignrun.loop import run_job
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from tests.conftest import SMOKE, run_cli
+from tests.conftest import SMOKE, assert_one_line_error, run_cli
 
 # small R and S: 3 personas + no role, 2 held out, none + placebo + 3 value prompts
 SMALL = [
@@ -86,11 +86,7 @@ def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -
         "hydra.run.dir=run",
     ]
     res = run_cli(*args, cwd=tmp_path)
-    assert res.returncode != 0
-    err = [ln for ln in res.stderr.splitlines() if ln.startswith("alignrun: error:")]
-    assert len(err) == 1 and needle in err[0], res.stderr[-1500:]
-    assert "Traceback" not in res.stderr
-    assert not (tmp_path / "run" / "results.json").exists()
+    assert_one_line_error(res, needle, tmp_path / "run")
 
 
 def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
