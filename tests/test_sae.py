@@ -20,7 +20,7 @@ from alignrun.sae.activations import (
     mean_norm,
     residual_activations,
 )
-from alignrun.sae.features import cohens_d, materials, rank_features
+from alignrun.sae.features import cohens_d, materials, preference_rows, rank_features
 from alignrun.sae.format import CFG, WEIGHTS, load_sae, sae_config, sae_layer, save_sae
 from alignrun.sae.model import SparseAutoencoder, topk_loss
 from alignrun.sae.source import SAESource, convert_saelens, training_texts
@@ -317,6 +317,30 @@ def test_feature_ranking_on_the_tiny_model() -> None:
     assert len(ranking.top) == 3 and len(ranking.random) == 2 and not set(ranking.top) & set(ranking.random)
     assert ranking.scores == sorted(ranking.scores, reverse=True)
     assert set(ranking.per_material) == set(found)
+
+
+def test_preference_pairs_are_a_material() -> None:
+    from datasets import Dataset
+
+    from alignrun.contracts import Value
+
+    rows = [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(10)]
+    assert [r["prompt"] for r in preference_rows(rows, 4)] == ["q0", "q2", "q5", "q7"]  # spread evenly
+    assert preference_rows(Dataset.from_list(rows), 20) == rows and preference_rows(None, 4) == []
+    lm = build_tiny()
+    value = Value(name="helpful", preference_data=Dataset.from_list(rows))
+    found = materials(lm, value, [], max_pairs=3)
+    assert set(found) == {"pairs"}
+    assert found["pairs"] == (
+        [("q0", "good 0"), ("q3", "good 3"), ("q6", "good 6")],
+        [("q0", "bad 0"), ("q3", "bad 3"), ("q6", "bad 6")],
+    )
+    # the run's pairs for the value replace its own
+    assert materials(lm, value, [], pairs=rows[:1])["pairs"] == ([("q0", "good 0")], [("q0", "bad 0")])
+    ranking = rank_features(lm, random_sae(d_in=64, d_sae=128, k=8), 1, value, [], n_top=2, n_random=1)
+    assert set(ranking.per_material) == {"pairs"} and ranking.sizes == {"pairs": 20}
+    with pytest.raises(AlignrunError, match="no material"):
+        rank_features(lm, random_sae(d_in=64, d_sae=128, k=8), 1, Value(name="bare"), [])
 
 
 def test_an_sae_trains_on_the_tiny_model_and_is_cached(

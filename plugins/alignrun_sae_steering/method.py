@@ -3,7 +3,8 @@
 1. The SAE (``method.sae``): a SAELens-format folder, a SAELens release, or a TopK SAE trained here on
    the model's residual stream (cached per model, layer and budget).
 2. Value features: the SAE's features ranked by how consistently they fire more on material that
-   expresses the target than on material that goes against it (:mod:`alignrun.sae.features`); a
+   expresses the target than on material that goes against it (answers, questionnaire, exemplars, and
+   preference pairs where the target has them) (:mod:`alignrun.sae.features`); a
    random-feature control is drawn from the features that fire on that material at all.
 3. Candidates: each top feature's decoder row added at the SAE's layer, ``coefficients`` times the
    layer's mean residual norm (negated for ``down``). The shared search-then-test loop
@@ -122,7 +123,15 @@ class SAESteering:
         used = (self.study.sampling.scenarios, self.study.eval_scenarios)
         apart = spread_apart(scenarios, self.discovery_scenarios, *used)
         ranking = rank_features(
-            run.lm, sae, layer, values[spec.target], apart, self.features, self.random_features, self.seed
+            run.lm,
+            sae,
+            layer,
+            values[spec.target],
+            apart,
+            self.features,
+            self.random_features,
+            self.seed,
+            pairs=run.data.pairs.get(spec.target),  # the run's pairs for the target, if it trains on it
         )
         norm = mean_norm(run.lm, layer, training_texts(run.lm)[::20])
         sign = 1.0 if spec.direction == "up" else -1.0

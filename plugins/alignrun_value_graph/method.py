@@ -125,7 +125,11 @@ class ValueGraphMethod:
         out: dict[str, tuple[Intervention, str]] = {}
         for target in targets:
             apart = spread_apart(scenarios, 8, self.sampling.scenarios)  # not the scenarios samples answer
-            top = rank_features(lm, sae, layer, values[target], apart, 1, 1, int(run.cfg.seed)).top[0]
+            pairs = run.data.pairs.get(target)  # the run's pairs for it, if it is also a trained value
+            ranking = rank_features(
+                lm, sae, layer, values[target], apart, 1, 1, int(run.cfg.seed), pairs=pairs
+            )
+            top = ranking.top[0]
             for direction in self.directions:
                 c = self.sae_coefficient * norm * (1 if direction == "up" else -1)
                 name = f"sae:{direction}:{target}"

@@ -8,7 +8,9 @@ conversations whose *assistant turn* is where the features are read (mean activa
   what the answer says, not to the instruction;
 - ``questionnaire``: X's yes/no items answered the way that expresses X vs the opposite way;
 - ``exemplars``: first-person behaviour expressing X vs going against it (X's exemplars and
-  counter-exemplars), as the assistant's reply.
+  counter-exemplars), as the assistant's reply;
+- ``pairs``: X's preference pairs where it has any (the run's ``data`` for X, else
+  ``Value.preference_data``): the chosen vs the rejected response to the same prompt.
 
 Per material, a feature's score is Cohen's d between its positive and negative activations
 (``(mean_pos - mean_neg) / sqrt((var_pos + var_neg) / 2)``); the ranking uses the mean over
@@ -27,11 +29,12 @@ import torch
 
 from alignrun.config import GenerationConfig
 from alignrun.contracts import Value
+from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 from alignrun.sae.activations import layer_output, tokenize
 from alignrun.sae.model import SparseAutoencoder
 
-MATERIALS = ("answers", "questionnaire", "exemplars")
+MATERIALS = ("answers", "questionnaire", "exemplars", "pairs")
 UP = "You strongly value {label}: {definition} Let this value guide every answer you give."
 DOWN = "You strongly reject {label}: {definition} Never let it guide your answers."
 EXEMPLAR_PROMPT = "Tell me about something you did recently."
@@ -93,9 +96,18 @@ def cohens_d(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 
 
 def materials(
-    lm: LM, value: Value, scenarios: Sequence[str], max_new_tokens: int = 48
+    lm: LM,
+    value: Value,
+    scenarios: Sequence[str],
+    max_new_tokens: int = 48,
+    pairs: Any = None,
+    max_pairs: int = 64,
 ) -> dict[str, tuple[list[Turn], list[Turn]]]:
-    """The (positive, negative) conversations of every material for ``value``."""
+    """The (positive, negative) conversations of every material for ``value``.
+
+    ``pairs`` (rows with ``prompt``, ``chosen``, ``rejected``; default ``value.preference_data``)
+    contributes at most ``max_pairs`` of them, spread evenly over the set.
+    """
     label = value.name.replace("_", "-")
     out: dict[str, tuple[list[Turn], list[Turn]]] = {}
     if scenarios:
@@ -122,7 +134,22 @@ def materials(
             [(EXEMPLAR_PROMPT, e) for e in value.exemplars],
             [(EXEMPLAR_PROMPT, c) for c in counters],
         )
+    rows = preference_rows(value.preference_data if pairs is None else pairs, max_pairs)
+    if rows:
+        out["pairs"] = (
+            [(r["prompt"], r["chosen"]) for r in rows],
+            [(r["prompt"], r["rejected"]) for r in rows],
+        )
     return out
+
+
+def preference_rows(pairs: Any, k: int) -> list[dict[str, str]]:
+    """``k`` rows spread evenly over a ``datasets.Dataset`` or a list of pair dicts (none for None)."""
+    if pairs is None:
+        return []
+    n = len(pairs)
+    picks = range(n) if n <= k else (i * n // k for i in range(k))
+    return [dict(pairs[i]) for i in picks]
 
 
 def rank_features(
@@ -135,12 +162,17 @@ def rank_features(
     n_random: int = 3,
     seed: int = 0,
     max_new_tokens: int = 48,
+    pairs: Any = None,
 ) -> FeatureRanking:
-    """Rank ``sae``'s features for ``value`` over every material it has; draw the random control."""
-    found = materials(lm, value, scenarios, max_new_tokens)
+    """Rank ``sae``'s features for ``value`` over every material it has; draw the random control.
+
+    ``pairs``: preference pairs for ``value`` (default ``value.preference_data``), see :func:`materials`.
+    """
+    found = materials(lm, value, scenarios, max_new_tokens, pairs)
     if not found:
-        raise ValueError(
-            f"value '{value.name}' has no material to find features with (scenarios, items, exemplars)"
+        raise AlignrunError(
+            f"value '{value.name}' has no material to find features with "
+            "(scenarios, items, exemplars, preference pairs)"
         )
     ds: dict[str, torch.Tensor] = {}
     active = torch.zeros(sae.d_sae, dtype=torch.bool)
