@@ -110,7 +110,8 @@ def check_config(cfg: DictConfig) -> None:
     """Reject a composed config that can't run, with one clear message.
 
     Raises:
-        AlignrunError: no method, a method that did not resolve to a config, missing keys.
+        AlignrunError: no method, a method that did not resolve to a config, missing keys, a
+            ``model.adapter`` that is not an adapter folder.
     """
     method = cfg.get("method")
     if method is None:
@@ -137,6 +138,11 @@ def check_config(cfg: DictConfig) -> None:
             f"missing required setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
             f"(set on the command line, e.g. {missing[0]}=...)"
         )
+    adapter = cfg.get("model", {}).get("adapter")
+    if adapter:  # before any model loads or run dir is made
+        from alignrun.models.adapter import adapter_folder
+
+        adapter_folder(str(adapter))
 
 
 def no_method_message() -> str:

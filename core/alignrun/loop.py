@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from alignrun.config import build, check_config, group_choice
 from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.errors import AlignrunError
+from alignrun.models.adapter import build_lm
 from alignrun.plugins import get_plugin_manager
 
 log = logging.getLogger("alignrun")
@@ -49,7 +50,7 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
     """Build model, values, data, method and steering from the composed config."""
     values = build_values(cfg)
     data = build(cfg.data, _recursive_=False).prepare(values)  # sources load lazily, see DataSpec
-    lm = build(cfg.model)
+    lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     method = build(cfg.method, _convert_="all")
     if not callable(getattr(method, "fit", None)):
         raise AlignrunError(

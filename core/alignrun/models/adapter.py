@@ -1,0 +1,77 @@
+"""``model.adapter=<folder>``: a trained PEFT adapter folded into the model's weights at load time.
+
+So every method and steering runs on a trained model as on a base one: a DPO or RLHF run's
+``adapters/<value>/``, an MVA run's ``pareto/<k>/``, or any LoRA folder made with PEFT for the
+same base. The adapter is merged (``merge_and_unload``), not kept as a PEFT wrapper: methods attach
+their own adapters and hooks to a plain transformers model, and generating costs what the base
+model's does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, open_dict
+
+from alignrun.errors import AlignrunError
+
+if TYPE_CHECKING:  # torch stays out of the CLI's preflight, which checks the folder
+    from alignrun.lm import LM
+
+
+def adapter_folder(path: str) -> Path:
+    """The folder ``path`` names, if it is a PEFT adapter folder.
+
+    Raises:
+        AlignrunError: no such folder, or no ``adapter_config.json`` in it.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise AlignrunError(f"model.adapter: no folder {folder}")
+    if not (folder / "adapter_config.json").is_file():
+        raise AlignrunError(
+            f"model.adapter: {folder} has no adapter_config.json; pass a PEFT adapter folder "
+            "(a run's adapters/<value> or pareto/<k>)"
+        )
+    return folder
+
+
+def fold_adapter(lm: LM, path: str) -> LM:
+    """Load the adapter at ``path`` onto ``lm.model`` and merge it into the weights.
+
+    Raises:
+        AlignrunError: not an adapter folder, or one trained on a model of another shape.
+    """
+    folder = adapter_folder(path)
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(lm.model, str(folder))
+    except (RuntimeError, ValueError, KeyError) as exc:  # size mismatches, unknown target modules
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        raise AlignrunError(
+            f"model.adapter: {folder} does not fit {lm.name} (trained on {base or 'another model'}?): {first}"
+        ) from exc
+    lm.model = peft_model.merge_and_unload()
+    lm.model.eval()
+    lm.name = f"{lm.name}+{folder}"
+    return lm
+
+
+def build_lm(node: DictConfig) -> LM:
+    """Build the ``model`` node's LM, then fold in ``model.adapter`` when set.
+
+    The loaders (``_target_``) never see ``adapter``, so third-party model configs get it for free
+    (``+model.adapter=...`` where their YAML lacks the key).
+    """
+    from alignrun.config import build
+
+    adapter: Any = node.get("adapter")
+    node = node.copy()
+    with open_dict(node):
+        node.pop("adapter", None)
+    lm = build(node)
+    return fold_adapter(lm, str(adapter)) if adapter else lm
