@@ -3,9 +3,9 @@
 1. The SAE (``method.sae``): a SAELens-format folder, a SAELens release, or a TopK SAE trained here on
    the model's residual stream (cached per model, layer and budget).
 2. Value features: the SAE's features ranked by how consistently they fire more on material that
-   expresses the target than on material that goes against it (answers, questionnaire, exemplars, and
-   preference pairs where the target has them) (:mod:`alignrun.sae.features`); a
-   random-feature control is drawn from the features that fire on that material at all.
+   expresses the target than on material that goes against it — answers, questionnaire, exemplars, and
+   preference pairs where the target has them (:mod:`alignrun.sae.features`); a random-feature
+   control is drawn from the features that fire on that material at all.
 3. Candidates: each top feature's decoder row added at the SAE's layer, ``coefficients`` times the
    layer's mean residual norm (negated for ``down``). The shared search-then-test loop
    (:mod:`alignrun.steering_study`) picks the candidate that moves the target most on training roles
