@@ -69,7 +69,7 @@ class ValueGraphMethod:
         change_threshold: float | None = None,
         sae_settings: bool = False,
         sae: SAESource | None = None,
-        sae_coefficient: float = 1.0,
+        sae_coefficient: float = 0.3,
     ) -> None:
         directions = directions or ["up"]
         if not set(directions) <= set(DIRECTIONS):
