@@ -12,6 +12,8 @@ from alignrun.config import compose
 from alignrun.graphs import ValueGraph
 from alignrun.loop import run_job
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
+from alignrun.sae.steer import SAEFeature
+from alignrun.steering import PLACEBO
 from tests.conftest import SMOKE, assert_one_line_error, run_cli
 
 # small R and S: 3 personas + no role, 2 held out, none + placebo + 3 value prompts
@@ -52,6 +54,9 @@ def test_value_graph_cli_writes_samples_graph_and_comparison(tmp_path: Path) -> 
     assert metrics["value_graph/cochange/threshold"] > 0
     assert "value_graph/cochange/reference/expected" in metrics
     assert "## Against the Schwartz reference" in (out / "value_graph.md").read_text()
+    settings = json.loads((out / "value_graph.json").read_text())["settings"]
+    assert settings["placebo"]["text"] == PLACEBO and settings["none"] == {"name": "none"}
+    assert not (out / "sae").exists()  # no SAE settings, no SAE saved
     assert (out / "graph.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -105,3 +110,10 @@ def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pyte
     data = json.loads((tmp_path / "run" / "value_graph.json").read_text())
     assert {"sae:up:benevolence", "sae:up:power"} <= set(data["side_effects"])
     assert results["metrics"]["value_graph/samples"] == (4 + 1) * 6
+    # every setting says what it did; an SAE setting replays from the run's own sae/ folder
+    assert data["settings"]["up:power"]["text"].startswith("You value power")
+    setting = data["settings"]["sae:up:power"]
+    assert setting["positions"] == "all" and setting["coeff"] > 0
+    replay = SAEFeature(str(tmp_path / "run" / "sae"), feature=setting["feature"], coeff=setting["coeff"])
+    assert replay.layer == setting["layer"]
+    assert f"steering.feature={setting['feature']}" in (tmp_path / "run" / "value_graph.md").read_text()

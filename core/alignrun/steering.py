@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
 
@@ -30,6 +30,19 @@ def join_system(*parts: str | None) -> str | None:
     """The system texts that are set, in order, joined by a space (None when none is)."""
     kept = [p.strip() for p in parts if p and p.strip()]
     return " ".join(kept) or None
+
+
+def describe_intervention(intervention: object) -> dict[str, Any]:
+    """What an intervention does, for reports: its name, a prompt's text, a feature's id, layer, strength.
+
+    Duck-typed over the attributes built-in interventions carry, so a plugin's intervention with a
+    ``text`` or ``feature`` is described too.
+    """
+    out: dict[str, Any] = {"name": getattr(intervention, "name", type(intervention).__name__)}
+    for attr in ("text", "feature", "layer", "coeff", "positions"):
+        if getattr(intervention, attr, None) is not None:
+            out[attr] = getattr(intervention, attr)
+    return out
 
 
 @contextmanager

@@ -30,7 +30,14 @@ from alignrun.graphs.render import plot_graph, write_graph
 from alignrun.profile import samples
 from alignrun.profile.sampling import Sampling, describe, value_system
 from alignrun.roles import RoleSplit
-from alignrun.steering import DIRECTIONS, PLACEBO, NoSteering, SystemPrompt, ValuePrompt
+from alignrun.steering import (
+    DIRECTIONS,
+    PLACEBO,
+    NoSteering,
+    SystemPrompt,
+    ValuePrompt,
+    describe_intervention,
+)
 from alignrun_value_graph.report import render
 
 if TYPE_CHECKING:
@@ -86,9 +93,10 @@ class ValueGraphMethod:
 
     def settings(
         self, run: Run, lm: LM, values: dict[str, Any]
-    ) -> tuple[dict[str, Intervention], dict[str, str]]:
+    ) -> tuple[dict[str, Intervention], dict[str, str], tuple[Any, dict[str, Any]] | None]:
         """Setting name -> intervention (``none``, ``placebo``, ``<direction>:<target>``, and with
-        ``sae_settings`` ``sae:<direction>:<target>``), and steered setting -> its target."""
+        ``sae_settings`` ``sae:<direction>:<target>``), steered setting -> its target, and the SAE
+        (with its SAELens cfg) those settings use, if any."""
         targets = self.targets or list(values)
         unknown = [t for t in targets if t not in values]
         if unknown:
@@ -102,15 +110,18 @@ class ValueGraphMethod:
             for direction in self.directions:
                 out[f"{direction}:{target}"] = ValuePrompt(target, direction, values)
                 steered[f"{direction}:{target}"] = target
-        if self.sae_settings:
-            for name, (intervention, target) in self.feature_settings(run, lm, values, targets).items():
-                out[name], steered[name] = intervention, target
-        return out, steered
+        if not self.sae_settings:
+            return out, steered, None
+        features, sae = self.feature_settings(run, lm, values, targets)
+        for name, (intervention, target) in features.items():
+            out[name], steered[name] = intervention, target
+        return out, steered, sae
 
     def feature_settings(
         self, run: Run, lm: LM, values: dict[str, Any], targets: list[str]
-    ) -> dict[str, tuple[Intervention, str]]:
-        """Each target's top SAE feature (as in ``sae_steering``) per direction, at ``sae_coefficient``."""
+    ) -> tuple[dict[str, tuple[Intervention, str]], tuple[Any, dict[str, Any]]]:
+        """Each target's top SAE feature (as in ``sae_steering``) per direction, at ``sae_coefficient``;
+        and the SAE with its cfg."""
         from alignrun.profile.sampling import spread_apart
         from alignrun.sae.activations import mean_norm
         from alignrun.sae.features import rank_features
@@ -134,13 +145,13 @@ class ValueGraphMethod:
                 c = self.sae_coefficient * norm * (1 if direction == "up" else -1)
                 name = f"sae:{direction}:{target}"
                 out[name] = (FeatureSteering(sae.W_dec[top], layer, c, "all", name, top), target)
-        return out
+        return out, (sae, cfg)
 
     def fit(self, run: Run) -> MethodResult:
         values, _ = value_system(run)
         names = list(values)
         with run.steering.apply(run.lm) as lm:
-            settings, steered = self.settings(run, lm, values)
+            settings, steered, sae = self.settings(run, lm, values)
             mode, metrics = self.sampling.resolve_mode(run, lm)
             profiler = self.sampling.profiler(run, mode)
             split = {"train": self.roles.train, "held_out": self.roles.held_out}
@@ -163,13 +174,21 @@ class ValueGraphMethod:
             artefacts.update(write_graph(reference, run.output_dir, "reference_graph"))
             plot_graph(graph, run.output_dir / "graph.png", reference, title=_title(graph, comparison))
             artefacts["graph_png"] = "graph.png"
-            report = render(graph, reference, comparison, effects, mode)
+            described = {name: describe_intervention(i) for name, i in settings.items()}
+            report = render(graph, reference, comparison, effects, mode, described)
             atomic_write_text(run.output_dir / "value_graph.md", report)
-            atomic_write_text(
-                run.output_dir / "value_graph.json",
-                json.dumps({"comparison": comparison, "side_effects": effects["table"]}, indent=2) + "\n",
-            )
+            data = {
+                "settings": described,
+                "comparison": comparison,
+                "side_effects": effects["table"],
+            }
+            atomic_write_text(run.output_dir / "value_graph.json", json.dumps(data, indent=2) + "\n")
             artefacts.update({"value_graph_report": "value_graph.md", "value_graph_data": "value_graph.json"})
+            if sae is not None:  # so an SAE setting replays: steering=sae_feature steering.sae=<run>/sae
+                from alignrun.sae.format import save_sae
+
+                save_sae(sae[0], run.output_dir / "sae", sae[1])
+                artefacts["sae"] = "sae"
         return MethodResult(lm=run.lm, metrics=metrics, artefacts=artefacts)
 
     def side_effects(

@@ -25,12 +25,31 @@ def edge_table(graph: ValueGraph) -> list[str]:
     return [*lines, ""]
 
 
+def settings_table(settings: dict[str, dict[str, Any]]) -> list[str]:
+    """What each steering setting did (``describe_intervention``'s records); SAE ones with their replay."""
+    lines = ["## Settings", "", "| setting | what it does |", "|---|---|"]
+    for name, info in settings.items():
+        if "feature" in info:
+            what = (
+                f"SAE feature {info['feature']} added at layer {info['layer']} × {info['coeff']:.4g} "
+                f"({info['positions']} positions); replay: `steering=sae_feature steering.sae=<this run>/sae "
+                f"steering.feature={info['feature']} steering.coeff={info['coeff']:.6g}`"
+            )
+        elif "text" in info:
+            what = f'system text "{info["text"]}"'
+        else:
+            what = "no steering" if name == "none" else info.get("name", name)
+        lines.append(f"| {name} | {what} |")
+    return [*lines, ""]
+
+
 def render(
     graph: ValueGraph,
     reference: ValueGraph,
     comparison: dict[str, float],
     effects: dict[str, Any],
     mode: str,
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     meta = graph.meta
     lines = [
@@ -86,4 +105,6 @@ def render(
                 f"| {fmt(row['reference']['unexpected'])} |"
             )
         lines.append("")
+    if settings:
+        lines += settings_table(settings)
     return "\n".join(lines)
