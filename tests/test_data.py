@@ -50,6 +50,13 @@ def test_caps_are_seeded_subsamples() -> None:
     assert DataSpec().prepare(values).eval_prompts["a"] == [f"e{i}" for i in range(10)]
 
 
+def test_eval_subsets_do_not_depend_on_the_pair_cap_or_the_other_values() -> None:
+    alone = DataSpec(max_eval_prompts=4, seed=3).prepare({"b": _value("b")}).eval_prompts["b"]
+    capped = DataSpec(max_pairs=2, max_eval_prompts=4, seed=3)
+    assert capped.prepare({"a": _value("a"), "b": _value("b")}).eval_prompts["b"] == alone
+    assert DataSpec(max_eval_prompts=4, seed=4).prepare({"b": _value("b")}).eval_prompts["b"] != alone
+
+
 def test_sources_replace_a_values_pairs() -> None:
     other = Dataset.from_list([{"prompt": "x", "chosen": "y", "rejected": "z"}])
     data = DataSpec(sources={"a": other}).prepare({"a": _value("a")})

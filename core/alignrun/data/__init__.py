@@ -70,7 +70,6 @@ class DataSpec:
         unused = sorted(set(self.sources) - set(values))
         if unused:
             log.info("data.sources for %s not loaded: not among this run's values", ", ".join(unused))
-        rng = random.Random(self.seed)
         data = RunData()
         for name, value in values.items():
             pairs = _materialise(self.sources[name]) if name in self.sources else value.preference_data
@@ -83,10 +82,17 @@ class DataSpec:
                 if len(pairs) == 0:
                     raise AlignrunError(f"preference data of value '{name}' is empty")
                 if self.max_pairs is not None and len(pairs) > self.max_pairs:
-                    pairs = pairs.select(sorted(rng.sample(range(len(pairs)), self.max_pairs)))
+                    keep = self.rng(name, "pairs").sample(range(len(pairs)), self.max_pairs)
+                    pairs = pairs.select(sorted(keep))
                 data.pairs[name] = pairs
             prompts = list(value.eval_prompts or [])
             if self.max_eval_prompts is not None and len(prompts) > self.max_eval_prompts:
-                prompts = [prompts[i] for i in sorted(rng.sample(range(len(prompts)), self.max_eval_prompts))]
+                keep = self.rng(name, "eval_prompts").sample(range(len(prompts)), self.max_eval_prompts)
+                prompts = [prompts[i] for i in sorted(keep)]
             data.eval_prompts[name] = prompts
         return data
+
+    def rng(self, value: str, what: str) -> random.Random:
+        """One generator per (seed, value, what): a value's held-out prompts are the same whatever
+        ``max_pairs`` is and whichever other values the run has, so capped runs stay comparable."""
+        return random.Random(f"alignrun-data-{self.seed}-{value}-{what}")
