@@ -9,8 +9,16 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from alignrun.config import AlignrunSchema, check_config, compose, group_choice, installed_options
+from alignrun.config import (
+    AlignrunSchema,
+    check_config,
+    compose,
+    group_choice,
+    installed_options,
+    takes_name,
+)
 from alignrun.errors import AlignrunError
+from alignrun.profile.schwartz import SCHWARTZ_VALUES
 
 GROUPS = ["method", "model", "values", "data", "steering", "loggers", "experiment"]
 OPTIONS = [(g, o) for g in GROUPS for o in installed_options(g)]
@@ -48,7 +56,7 @@ def test_every_group_has_options() -> None:
 def test_config_composes_and_binds(group: str, option: str) -> None:
     cfg = compose(_override(group, option))
     if group in ("values", "loggers"):  # multi-select: Hydra records no single choice
-        assert list(cfg[group]) == [option]
+        assert list(cfg[group]) == (list(SCHWARTZ_VALUES) if option == "schwartz" else [option])
     else:
         assert group_choice(cfg, group) == option
     if group == "method":
@@ -57,7 +65,7 @@ def test_config_composes_and_binds(group: str, option: str) -> None:
     for path, node in _target_nodes(body):
         target = get_object(node["_target_"])
         kwargs: dict[str, Any] = {str(k): None for k in node if not str(k).startswith("_")}  # names only
-        if path.startswith("values.") and path.count(".") == 1:
+        if path.startswith("values.") and path.count(".") == 1 and takes_name(node):
             kwargs["name"] = path.split(".")[1]  # the core loop passes the value's key
         if path == "model":
             kwargs.pop("adapter")  # build_lm takes it off before the loader is called

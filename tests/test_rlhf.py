@@ -108,8 +108,8 @@ def test_ppo_clip_loss_both_sides(ratio: float, adv: float, loss: float, grad: f
 
 
 def test_prompt_pool_dedupes_and_falls_back_to_eval_prompts() -> None:
-    pairs = {"a": [{"prompt": "x"}, {"prompt": "y"}], "b": [{"prompt": "y"}, {"prompt": "z"}]}
-    assert prompt_pool(pairs, {"a": ["e"]}, ["a", "b"]) == (["x", "y", "z"], "pairs")
+    train = {"a": ["x", "y"], "b": ["y", "z"]}
+    assert prompt_pool(train, {"a": ["e"]}, ["a", "b"]) == (["x", "y", "z"], "train")
     assert prompt_pool({}, {"a": ["e", "f"], "b": ["e"]}, ["a", "b"]) == (["e", "f"], "eval")
 
 
@@ -144,7 +144,7 @@ def _tiny_run(tmp_path: Path, scorer: Any, prompts: list[str]) -> Run:
         cfg=OmegaConf.create({"seed": 0, "resume": False, "generation": {"max_prompt_tokens": 512}}),
         lm=lm,
         values={"tok": Value("tok", scorer=scorer)},
-        data=RunData(pairs={"tok": [{"prompt": p} for p in prompts]}),
+        data=RunData(pairs={"tok": [{"prompt": p} for p in prompts]}, train_prompts={"tok": prompts}),
         method=None,  # type: ignore[arg-type]  # not called: fit is called directly
         steering=None,  # type: ignore[arg-type]
         output_dir=tmp_path,

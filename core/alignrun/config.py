@@ -45,6 +45,22 @@ class ResultsConfig:
 
 
 @dataclass
+class DeriveSchema:
+    """``derive:`` materials built for values that lack them (``alignrun.derive.DeriveConfig``)."""
+
+    pairs: str = "auto"
+    prompts: int = 24
+    eval_prompts: int = 12
+    samples: int = 2
+    temperature: float = 0.8
+    max_new_tokens: int = 64
+    margin: float = 0.2
+    batch_size: int = 48
+    split_exemplars: bool = True
+    judge: Any = None
+
+
+@dataclass
 class AlignrunSchema:
     """The primary config's typed top level: ``seed=abc`` fails at composition, not mid-run."""
 
@@ -52,6 +68,7 @@ class AlignrunSchema:
     resume: bool = False
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
+    derive: DeriveSchema = field(default_factory=DeriveSchema)
     model: Any = MISSING
     values: dict[str, Any] = field(default_factory=dict)
     data: Any = MISSING
@@ -153,16 +170,47 @@ def no_method_message() -> str:
     )
 
 
-def installed_options(group: str) -> list[str]:
-    """Options of config group ``group`` across alignrun's and every plugin's search path."""
+def _loader() -> Any:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.utils import create_config_search_path
 
     register_searchpath_plugin()
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(PRIMARY_SEARCHPATH))
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(PRIMARY_SEARCHPATH))
+
+
+def installed_options(group: str) -> list[str]:
+    """Options of config group ``group`` across alignrun's and every plugin's search path."""
     from hydra.core.object_type import ObjectType
 
-    return sorted(loader.get_group_options(group, results_filter=ObjectType.CONFIG))
+    return sorted(_loader().get_group_options(group, results_filter=ObjectType.CONFIG))
+
+
+def takes_name(node: Any) -> bool:
+    """Whether a value node's target takes the value's ``name`` (a value system's loader does not)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    target = node.get("_target_") if OmegaConf.is_dict(node) or isinstance(node, dict) else None
+    if target is None:
+        return True
+    params = inspect.signature(get_object(str(target))).parameters
+    return "name" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def value_nodes() -> dict[str, Any]:
+    """Every value alignrun knows, name -> its config node: each entry of each ``values/`` option
+    (a value system such as ``values/schwartz.yaml`` holds several; the first file naming one wins)."""
+    from hydra.core.object_type import ObjectType
+
+    loader = _loader()
+    nodes: dict[str, Any] = {}
+    for option in sorted(loader.get_group_options("values", results_filter=ObjectType.CONFIG)):
+        loaded = loader.repository.load_config(f"values/{option}")
+        for name, node in (loaded.config if loaded is not None else {}).items():
+            if OmegaConf.is_dict(node) and "_target_" in node and takes_name(node):  # not a system
+                nodes.setdefault(str(name), node)
+    return nodes
 
 
 def build(node: Any, **kwargs: Any) -> Any:

@@ -43,7 +43,13 @@ class Value:
         eval_prompts: held-out prompts the final model answers for evaluation.
         questionnaire: yes/no items, each ``{"question": str, "polarity": +1 | -1}``.
         exemplars: short first-person descriptions of behaviour expressing the value (the
-            behavioural value profile's classifier is built from them).
+            behavioural value profile's classifier is built from them; a value without a scorer
+            gets one built from them, see ``docs/values.md``).
+        counter_exemplars: the same, for behaviour going against the value (optional contrast).
+        prompts: prompts the value's *derived* materials are made from (on-policy pairs, RLHF
+            rollouts, steering searches); never evaluated on. None: the bundled scenarios.
+        heldout_pairs: labelled ``prompt``/``chosen``/``rejected`` pairs no method trains on; they
+            measure how often a judge (a scorer, the judge of derived pairs) agrees with people.
     """
 
     name: str
@@ -54,6 +60,9 @@ class Value:
     eval_prompts: list[str] | None = None
     questionnaire: list[dict[str, Any]] | None = None
     exemplars: list[str] | None = None
+    counter_exemplars: list[str] | None = None
+    prompts: list[str] | None = None
+    heldout_pairs: Any = None
 
 
 @runtime_checkable
@@ -105,7 +114,12 @@ class MethodResult:
 
 @runtime_checkable
 class Method(Protocol):
-    """An alignment method. It owns its loop; the core loop built everything it needs."""
+    """An alignment method. It owns its loop; the core loop built everything it needs.
+
+    A method may also have ``needs: tuple[str, ...]``, the materials it cannot run without; with
+    ``"preference_data"`` in it, the core loop derives on-policy pairs for values that have none
+    (``derive.pairs=auto``).
+    """
 
     def fit(self, run: Run) -> MethodResult:
         """Train, search or pick steering for ``run`` and return the outcome."""
@@ -127,6 +141,11 @@ class Run:
         pm: this run's own plugin manager; ``pm.hook`` calls every ``alignrun_*`` hook.
         profiler: measures value profiles (``profile=``); None with ``profile=none``.
         is_main_process: false on DDP ranks other than 0, which must not write outputs.
+        judges: per value, the scorer that judges *training* material — derived pairs, an RLHF
+            reward — kept apart from ``values[v].scorer``, which evaluates, wherever a disjoint judge
+            exists (:mod:`alignrun.derive`).
+        derived: per value, the record of what was derived for it (``results.json`` ``derived``);
+            a method that trains on a judge marks it, e.g. ``derived[v]["reward"] = True``.
     """
 
     cfg: DictConfig
@@ -139,6 +158,8 @@ class Run:
     pm: pluggy.PluginManager
     profiler: ValueProfiler | None = None
     is_main_process: bool = True
+    judges: dict[str, Scorer] = field(default_factory=dict)
+    derived: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:

@@ -10,13 +10,14 @@ import logging
 import os
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pluggy
 from omegaconf import DictConfig
 
-from alignrun.config import build, check_config, group_choice
+from alignrun.config import build, check_config, group_choice, takes_name
 from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.errors import AlignrunError
 from alignrun.models.adapter import build_lm
@@ -36,20 +37,33 @@ def seed_everything(seed: int) -> None:
 
 
 def build_values(cfg: DictConfig) -> dict[str, Value]:
-    """Instantiate the ``values`` node; each entry's key becomes the value's ``name``."""
-    values = {}
+    """Instantiate the ``values`` node; each entry's key becomes the value's ``name``.
+
+    An entry whose target builds a mapping of values (a value system loaded from a file, e.g.
+    ``values=[valuebench]``) adds all of them; its target gets no ``name``.
+    """
+    values: dict[str, Value] = {}
     for name, node in cfg["values"].items():
-        value = build(node, name=str(name), _convert_="all")
-        if not isinstance(value, Value):
-            raise AlignrunError(f"values.{name} must build an alignrun.Value, got {type(value).__name__}")
-        values[str(name)] = value
+        built = build(node, **({"name": str(name)} if takes_name(node) else {}), _convert_="all")
+        group = dict(built) if isinstance(built, Mapping) else {str(name): built}
+        for key, value in group.items():
+            if not isinstance(value, Value):
+                raise AlignrunError(f"values.{name} must build an alignrun.Value, got {type(value).__name__}")
+            if key in values:
+                raise AlignrunError(f"value '{key}' is defined twice in values=[...] (values.{name})")
+            values[str(key)] = value
     return values
 
 
 def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Run:
-    """Build model, values, data, method and steering from the composed config."""
+    """Build model, values, data (derived where a value lacks it), method and steering."""
+    from alignrun.derive import Derivation, DeriveConfig
+
     values = build_values(cfg)
-    data = build(cfg.data, _recursive_=False).prepare(values)  # sources load lazily, see DataSpec
+    derivation = Derivation(DeriveConfig(**cfg.derive), int(cfg.seed))
+    derivation.prepare(values)  # eval prompts, scorers, judges: before the data caps see them
+    spec = build(cfg.data, _recursive_=False)
+    data = spec.prepare(values)  # sources load lazily, see DataSpec
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     method = build(cfg.method, _convert_="all")
     if not callable(getattr(method, "fit", None)):
@@ -57,6 +71,8 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
             f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
             "which has no fit(run) method"
         )
+    derivation.pairs(lm, values, data, spec, needed="preference_data" in getattr(method, "needs", ()))
+    data.train_prompts = derivation.train_prompts
     steering = build(cfg.steering, _convert_="all")
     if not isinstance(steering, Intervention):
         raise AlignrunError(f"steering '{group_choice(cfg, 'steering')}' has no apply(lm) method")
@@ -74,6 +90,8 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
         pm=pm,
         profiler=profiler,
         is_main_process=is_main,
+        judges=derivation.judges,
+        derived=derivation.record,
     )
 
 
@@ -151,6 +169,8 @@ def run_job(
             value_profile=evaluation.value_profile,
             metrics={**outcome.metrics, **evaluation.metrics},
             timings=timings,
+            derived=run.derived,
+            verdicts=verdicts(run),
         )
         if run.is_main_process:
             write_results(out, summary, reference, outcome.artefacts)
@@ -161,6 +181,21 @@ def run_job(
         raise
     finally:
         pm.hook.alignrun_run_finish(run=run, results=results, error=error)
+
+
+def verdicts(run: Run) -> dict[str, dict[str, Any]]:
+    """Per value: which judge made its training material, which scorer evaluated it, circular or not."""
+    from alignrun.derive.scorer import describe_scorer
+
+    out = {}
+    for name, value in run.values.items():
+        rec = run.derived.get(name, {})
+        judged = bool(rec.get("pairs") or rec.get("reward"))
+        judge = run.judges.get(name)
+        j, e = describe_scorer(judge), describe_scorer(value.scorer)
+        same = judge is value.scorer or {**j, "role": ""} == {**e, "role": ""}
+        out[name] = {"judge": j if judged else None, "evaluator": e, "circular": judged and same}
+    return out
 
 
 def _plot_candidates(

@@ -23,6 +23,8 @@ RESULT_KEYS = (
     "value_profile",
     "metrics",
     "timings",
+    "derived",
+    "verdicts",
 )
 
 
@@ -54,8 +56,15 @@ def build_results(
     value_profile: dict[str, float] | None,
     metrics: dict[str, float],
     timings: dict[str, float],
+    derived: dict[str, dict[str, Any]] | None = None,
+    verdicts: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``results.json`` dict, keys in contract order."""
+    """The ``results.json`` dict, keys in contract order.
+
+    ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
+    ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
+    and whether they are the same (``circular``).
+    """
     return {
         "method": method,
         "model": model,
@@ -68,6 +77,8 @@ def build_results(
         "value_profile": value_profile,
         "metrics": metrics,
         "timings": timings,
+        "derived": {v: rec for v, rec in (derived or {}).items() if rec},
+        "verdicts": verdicts or {},
     }
 
 
@@ -81,6 +92,54 @@ def write_results(
 
 def _f(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def _provenance(results: dict[str, Any]) -> list[str]:
+    """Report lines: what was derived per value, and which judge trained and which evaluated."""
+    derived, verdicts = results.get("derived") or {}, results.get("verdicts") or {}
+    if not derived and not any(v.get("judge") for v in verdicts.values()):
+        return []
+    lines = ["", "## Derived materials and judges", ""]
+    for value, rec in derived.items():
+        parts = []
+        if "eval_prompts" in rec:
+            parts.append(f"{rec['eval_prompts']['n']} eval prompts from the {rec['eval_prompts']['from']}")
+        if "scorer" in rec:
+            parts.append(f"a scorer from its {rec['scorer']['from']}")
+        if "pairs" in rec:
+            p = rec["pairs"]
+            agree = p.get("judge_agreement")
+            parts.append(
+                f"{p['pairs']} on-policy pairs from {p['prompts']} prompts (yield {p['yield']:.2f}, by "
+                f"{p['model']}{', cached' if p['cache_hit'] else ''})"
+                + (
+                    f", judge agreement {agree['accuracy']:.2f} on {agree['pairs']:.0f} {agree['on']}"
+                    if agree
+                    else ""
+                )
+            )
+        lines.append(f"- `{value}`: derived " + "; ".join(parts) + ".")
+    for value, v in verdicts.items():
+        if v.get("judge"):
+            judge, evaluator = v["judge"], v["evaluator"]
+            verdict = (
+                "**circular**: the judge that trained it also scores it, so a gain may be the model "
+                "learning the judge"
+                if v["circular"]
+                else "disjoint judges"
+            )
+            lines.append(
+                f"- `{value}`: trained by {_judge(judge)}, evaluated by {_judge(evaluator)} — {verdict}."
+            )
+    return lines
+
+
+def _judge(d: dict[str, Any]) -> str:
+    if d.get("kind") == "exemplars":
+        return f"an exemplar classifier ({d['exemplars']} exemplars, {d['exemplars_sha']})"
+    if d.get("kind") == "PreferenceScorer":
+        return f"a `PreferenceScorer` fitted on {d['pairs']} pairs ({d['fit_sha']})"
+    return f"`{d.get('kind')}`"
 
 
 def render_report(results: dict[str, Any], reference: float, artefacts: dict[str, str]) -> str:
@@ -109,6 +168,7 @@ def render_report(results: dict[str, Any], reference: float, artefacts: dict[str
         for c in results["candidates"]:
             cells = [*(_f(c["weights"].get(v)) for v in values), *(_f(c["scores"].get(v)) for v in values)]
             lines.append("| " + " | ".join([*cells, "yes" if c["pareto"] else ""]) + " |")
+    lines += _provenance(results)
     if results["value_profile"]:
         lines += ["", "## Value profile", "", "| value | score in [-1, 1] |", "|---|---|"]
         lines += [f"| {k} | {_f(v)} |" for k, v in results["value_profile"].items()]

@@ -38,6 +38,8 @@ def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
 class DPO:
     """Args: see ``conf/method/dpo.yaml`` (every knob is commented there)."""
 
+    needs = ("preference_data",)  # the core loop derives on-policy pairs for values without any
+
     def __init__(
         self,
         variant: str = "single",

@@ -47,6 +47,8 @@ class ExtrapolationSettings:
 class MVA:
     """Args: see ``conf/method/mva.yaml`` (every knob is commented there)."""
 
+    needs = ("preference_data",)  # the core loop derives on-policy pairs for values without any
+
     decorrelation: str = "delta_w"
     alpha: float = 1.0
     bandwidth: float | str = "median"

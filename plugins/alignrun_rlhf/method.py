@@ -104,14 +104,19 @@ class RLHF:
         from alignrun.training.trainer import Trainer, batch_indices
         from alignrun_rlhf.ppo import collect_rollout, ppo_objective, prompt_pool
 
-        scorers = {n: v.scorer for n, v in run.values.items() if v.scorer is not None}
+        # the reward is each value's judge — kept apart from the scorer that evaluates it where a
+        # disjoint one exists (a derived scorer's other exemplar half), so no verdict is circular
+        judges = {n: run.judges.get(n) or v.scorer for n, v in run.values.items()}
+        scorers = {n: s for n, s in judges.items() if s is not None}
         if not scorers:
             raise AlignrunError(
                 "+method=rlhf needs a value with a scorer (the reward); none of "
                 f"{', '.join(run.values)} has one"
             )
         weights = {n: float(run.values[n].weight) for n in scorers}
-        pool, source = prompt_pool(run.data.pairs, run.data.eval_prompts, list(run.values))
+        for n in scorers:
+            run.derived.setdefault(n, {})["reward"] = True
+        pool, source = prompt_pool(run.data.train_prompts, run.data.eval_prompts, list(run.values))
         if not pool:
             raise AlignrunError(
                 "+method=rlhf found no prompts: no value has preference pairs or eval prompts"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -271,15 +270,18 @@ def ppo_objective(
 
 
 def prompt_pool(
-    pairs: Mapping[str, Any], eval_prompts: Mapping[str, Sequence[str]], values: Sequence[str]
+    train_prompts: Mapping[str, Sequence[str]],
+    eval_prompts: Mapping[str, Sequence[str]],
+    values: Sequence[str],
 ) -> tuple[list[str], str]:
-    """Training prompts: every value's pair prompts pooled, deduplicated in order.
+    """Training prompts: every value's training prompts (its pairs' prompts, else those derived for
+    it, never its eval prompts) pooled, deduplicated in order.
 
-    Returns ``(prompts, source)`` with source ``"pairs"``, or ``"eval"`` when no value has
-    pairs and the eval prompts stand in.
+    Returns ``(prompts, source)`` with source ``"train"``, or ``"eval"`` when no value has training
+    prompts and the eval prompts stand in.
     """
-    pooled = [str(row["prompt"]) for v in values if v in pairs for row in pairs[v]]
-    source = "pairs"
+    pooled = [str(p) for v in values for p in train_prompts.get(v) or []]
+    source = "train"
     if not pooled:
         pooled = [str(p) for v in values for p in eval_prompts.get(v) or []]
         source = "eval"

@@ -32,15 +32,22 @@ def _materialise(source: Any) -> Any:
         from alignrun.config import build
 
         return build(source, _convert_="all")
+    if isinstance(source, dict) and "path" in source:  # +data.sources.<value>.path=my.jsonl: your own pairs
+        from alignrun.data.loaders import preference_pairs
+
+        return preference_pairs(**source)
     return source
 
 
 @dataclass
 class RunData:
-    """Per value: training preference pairs (a ``datasets.Dataset``) and held-out eval prompts."""
+    """Per value: training preference pairs (a ``datasets.Dataset``), held-out eval prompts, and
+    training prompts (the pairs' prompts, else the derived ones: what on-policy methods and steering
+    searches use; never among the eval prompts)."""
 
     pairs: dict[str, Any] = field(default_factory=dict)
     eval_prompts: dict[str, list[str]] = field(default_factory=dict)
+    train_prompts: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,9 +57,11 @@ class DataSpec:
     Args:
         max_pairs: cap on training pairs per value (None: all). Subsampled with ``seed``.
         max_eval_prompts: cap on eval prompts per value (None: all); smaller evaluates faster.
-        sources: value name -> a preference-pair ``Dataset`` replacing that value's own, or
-            the config node (``_target_``) that loads it; nodes are instantiated only for values
-            in the run, so ``data=pku_saferlhf values=[harmless]`` never loads the helpful split.
+        sources: value name -> a preference-pair ``Dataset`` replacing that value's own, the
+            config node (``_target_``) that loads it, or ``{path: ..., [prompt_column: ...]}`` for
+            your own file (:func:`alignrun.data.loaders.preference_pairs`); nodes are instantiated
+            only for values in the run, so ``data=pku_saferlhf values=[harmless]`` never loads the
+            helpful split.
         seed: the subsampling seed.
     """
 
@@ -77,20 +86,25 @@ class DataSpec:
                 missing = [c for c in PAIR_COLUMNS if c not in pairs.column_names]
                 if missing:
                     raise AlignrunError(
-                        f"preference data of value '{name}' lacks column(s) {', '.join(missing)}"
+                        f"preference data of value '{name}' lacks column(s) {', '.join(missing)} "
+                        "(expected one row per pair: prompt, chosen, rejected)"
                     )
                 if len(pairs) == 0:
                     raise AlignrunError(f"preference data of value '{name}' is empty")
-                if self.max_pairs is not None and len(pairs) > self.max_pairs:
-                    keep = self.rng(name, "pairs").sample(range(len(pairs)), self.max_pairs)
-                    pairs = pairs.select(sorted(keep))
-                data.pairs[name] = pairs
+                data.pairs[name] = self.cap(name, pairs)
             prompts = list(value.eval_prompts or [])
             if self.max_eval_prompts is not None and len(prompts) > self.max_eval_prompts:
                 keep = self.rng(name, "eval_prompts").sample(range(len(prompts)), self.max_eval_prompts)
                 prompts = [prompts[i] for i in sorted(keep)]
             data.eval_prompts[name] = prompts
         return data
+
+    def cap(self, name: str, pairs: Any) -> Any:
+        """``pairs`` of value ``name`` cut to ``max_pairs`` (a seeded subset, kept in order)."""
+        if self.max_pairs is not None and len(pairs) > self.max_pairs:
+            keep = self.rng(name, "pairs").sample(range(len(pairs)), self.max_pairs)
+            pairs = pairs.select(sorted(keep))
+        return pairs
 
     def rng(self, value: str, what: str) -> random.Random:
         """One generator per (seed, value, what): a value's held-out prompts are the same whatever

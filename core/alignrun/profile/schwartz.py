@@ -12,6 +12,7 @@ from typing import Any
 
 from alignrun.contracts import Value
 from alignrun.data.bundled import read_jsonl
+from alignrun.errors import AlignrunError
 
 SCHWARTZ_VALUES = (
     "self_direction",
@@ -38,10 +39,23 @@ def schwartz_values(names: list[str] | None = None) -> dict[str, Value]:
     chosen = [v for v in SCHWARTZ_VALUES if names is None or v in names]
     return {
         v: Value(
-            name=v, description=rows[v]["definition"], questionnaire=items[v], exemplars=rows[v]["exemplars"]
+            name=v,
+            description=rows[v]["definition"],
+            questionnaire=items[v],
+            exemplars=rows[v]["exemplars"],
+            counter_exemplars=rows[v]["counter_exemplars"],
         )
         for v in chosen
     }
+
+
+def schwartz_value(name: str, weight: float = 1.0) -> Value:
+    """One bundled Schwartz value (``values=[benevolence]``); what it lacks for a method is derived."""
+    if name not in SCHWARTZ_VALUES:
+        raise AlignrunError(f"'{name}' is not one of Schwartz's values: {', '.join(SCHWARTZ_VALUES)}")
+    value = schwartz_values([name])[name]
+    value.weight = weight
+    return value
 
 
 def counter_exemplars() -> dict[str, list[str]]:

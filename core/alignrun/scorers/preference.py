@@ -70,9 +70,7 @@ class PreferenceScorer:
         The cache key hashes the pairs, ``l2``, the feature version and the embedder's folder,
         so a changed dataset or setting refits.
         """
-        rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in self.pairs]
-        if not rows:
-            raise AlignrunError("PreferenceScorer needs at least one preference pair")
+        rows = self._rows()
         key = hashlib.sha256(
             json.dumps([FEATURES_VERSION, self.l2, str(self.embedder.path), rows]).encode()
         ).hexdigest()[:24]
@@ -85,6 +83,18 @@ class PreferenceScorer:
         assert self._weights is not None
         blob = safetensors.torch.save({"weights": self._weights, "offset": torch.tensor(self._offset)})
         atomic_write_bytes(cached, blob)
+
+    def _rows(self) -> list[dict[str, str]]:
+        rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in self.pairs]
+        if not rows:
+            raise AlignrunError("PreferenceScorer needs at least one preference pair")
+        return rows
+
+    def describe(self) -> dict[str, Any]:
+        """What this scorer is (results.json ``verdicts``, derived-pair cache keys): its fit's inputs."""
+        rows = self._rows()
+        digest = hashlib.sha256(json.dumps([FEATURES_VERSION, self.l2, rows]).encode()).hexdigest()[:12]
+        return {"kind": "PreferenceScorer", "pairs": len(rows), "l2": self.l2, "fit_sha": digest}
 
     def _fit(self, rows: list[dict[str, str]]) -> None:
         prompts = [r["prompt"] for r in rows]
