@@ -94,6 +94,29 @@ def value_prompt_text(value: Value, direction: str, template: str | None = None)
     return text.format(label=value.name.replace("_", "-"), definition=value.description or value.name)
 
 
+def known_value(name: str, what: str = "value") -> Value:
+    """Any value alignrun knows by name: Schwartz's bundled ones, else any ``values/`` config option's.
+
+    ``what`` names the setting the name came from in the error (``steering.target``).
+
+    Raises:
+        AlignrunError: no such value (the message lists the known ones).
+    """
+    from alignrun.profile.schwartz import SCHWARTZ_VALUES, schwartz_value
+
+    if name in SCHWARTZ_VALUES:
+        return schwartz_value(name)
+    from alignrun.config import build, value_nodes
+
+    nodes = value_nodes()
+    if name not in nodes:
+        raise AlignrunError(
+            f"{what} '{name}' is not a value alignrun knows; choose one of: {', '.join(sorted(nodes))}"
+        )
+    value: Value = build(nodes[name], name=name, _convert_="all")
+    return value
+
+
 class ValuePrompt(SystemPrompt):
     """``steering=value_prompt steering.target=<value> steering.direction=up|down``.
 
@@ -103,7 +126,8 @@ class ValuePrompt(SystemPrompt):
     Args:
         target: the value steered, a name in ``values``.
         direction: ``up`` (towards the value) or ``down`` (away from it).
-        values: the value system that defines ``target`` (default: Schwartz's 10 values).
+        values: the value system that defines ``target`` (None: any value alignrun knows — Schwartz's,
+            the bundled ones, a plugin's — by :func:`known_value`).
         template: the prompt, with ``{label}`` and ``{definition}``; None = the default for
             ``direction`` (:data:`VALUE_TEMPLATES`).
     """
@@ -116,9 +140,7 @@ class ValuePrompt(SystemPrompt):
         template: str | None = None,
     ) -> None:
         if values is None:
-            from alignrun.profile.schwartz import schwartz_values
-
-            values = schwartz_values()
+            values = {target: known_value(target, "steering.target")}
         if target not in values:
             raise AlignrunError(
                 f"steering.target '{target}' is not a value of the value system; choose one of: "

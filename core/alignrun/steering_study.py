@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import Intervention, Run
+from alignrun.contracts import Intervention, Run, Value
 from alignrun.errors import AlignrunError
 from alignrun.fluency import setting_fluency
 from alignrun.graphs.cochange import cochange, noise_threshold, predicted
@@ -32,11 +32,14 @@ from alignrun.graphs.model import ValueGraph
 from alignrun.graphs.pc import pc_graph
 from alignrun.graphs.reference import schwartz_reference
 from alignrun.graphs.render import plot_graph, write_graph
-from alignrun.profile import samples
-from alignrun.profile.sampling import Sampling, value_system
+from alignrun.profile import ProfileResult, samples
+from alignrun.profile.sampling import Sampling, spread, value_system
 from alignrun.roles import RoleSplit
 from alignrun.steering import NoSteering, ValuePrompt
 from alignrun.steering_report import render
+
+if TYPE_CHECKING:
+    from alignrun.lm import LM
 
 PREFIX = "steering"
 log = logging.getLogger("alignrun")
@@ -50,6 +53,61 @@ def steering_spec(run: Run, method: str) -> ValuePrompt:
             "(and steering.direction=up|down), not another steering option"
         )
     return run.steering
+
+
+def target_value(run: Run, target: str) -> tuple[Value, bool]:
+    """The steered value, and whether the profile measures it (a value of the profiled system) —
+    else its own scorer does, on its own prompts (:class:`TargetScored`).
+
+    Raises:
+        AlignrunError: the target is neither profiled nor one of the run's values.
+    """
+    values, _ = value_system(run)
+    if target in values:
+        return values[target], True
+    if target in run.values:
+        return run.values[target], False
+    raise AlignrunError(
+        f"steering.target '{target}' is neither a profiled value ({', '.join(values)}) nor one of "
+        f"values=[{','.join(run.values)}]: add it, e.g. values=[{target}]"
+    )
+
+
+class TargetScored:
+    """A profiler that also scores the target: the model answers the target's prompts under each role,
+    the target's scorer scores the answers, their mean is the sample's score for the target.
+
+    Used when the target is not in the profiled value system (``harmless``, a plugin's value), so a
+    steering search measures the value the way the final evaluation does.
+    """
+
+    def __init__(
+        self, base: Any, value: Value, prompts: list[str], max_new_tokens: int, batch_size: int
+    ) -> None:
+        if value.scorer is None or not prompts:
+            raise AlignrunError(f"steering.target '{value.name}' needs a scorer and prompts to be measured")
+        self.base, self.value, self.prompts = base, value, prompts
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+
+    def measure_many(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
+        from alignrun.config import GenerationConfig
+
+        results = self.base.measure_many(lm, systems)
+        n = len(self.prompts)
+        cfg = GenerationConfig(max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, progress=False)
+        answers = lm.generate(
+            self.prompts * len(systems), cfg, systems=[s for s in systems for _ in range(n)]
+        )
+        assert self.value.scorer is not None
+        scores = self.value.scorer.score(self.prompts * len(systems), answers)
+        for k, result in enumerate(results):
+            part = scores[k * n : (k + 1) * n]
+            result.scores[self.value.name] = sum(part) / n
+            result.details += [
+                {"target": self.value.name, "prompt": p, "answer": a, "score": sc}
+                for p, a, sc in zip(self.prompts, answers[k * n : (k + 1) * n], part, strict=True)
+            ]
+        return results
 
 
 def t_interval(xs: list[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -124,28 +182,38 @@ class Study:
             The chosen intervention, the metrics and the artefacts (files in the run dir).
         """
         values, _ = value_system(run)
-        if target not in values:
-            raise AlignrunError(f"steering.target '{target}' is not in the profiled value system")
+        value, profiled = target_value(run, target)
         if self.graph is not None and target not in self.graph.nodes:
             raise AlignrunError(
                 f"method.graph has no node '{target}' (its nodes: {', '.join(self.graph.nodes)})"
             )
-        names, sign = list(values), (1.0 if direction == "up" else -1.0)
+        names = list(values) + ([] if profiled else [target])
+        sign = 1.0 if direction == "up" else -1.0
         progress = bool(run.cfg.generation.progress)
         mode, metrics = self.sampling.resolve_mode(run, run.lm)
 
+        def profiler(scenarios: int | None, prompts: list[str]) -> Any:
+            base = self.sampling.profiler(run, mode, scenarios)
+            if profiled:
+                return base
+            k = scenarios or self.sampling.scenarios
+            return TargetScored(
+                base, value, spread(prompts, k), self.sampling.max_new_tokens, self.sampling.batch_size
+            )
+
         settings = {"none": NoSteering(), **candidates}
         search, search_details = samples.collect(
-            self.sampling.profiler(run, mode), run.lm, {"train": self.roles.train}, settings, progress
-        )
+            profiler(None, run.data.train_prompts.get(target, [])), run.lm, {"train": self.roles.train},
+            settings, progress,
+        )  # fmt: skip
         ranking = {name: sign * mean_shift(search, name, names, target) for name in candidates}
         fluency = setting_fluency(search_details)
         best = self.choose(ranking, fluency)
         control = dict(controls(best))
         held_settings = {"none": NoSteering(), "chosen": candidates[best], **control, **(comparisons or {})}
         held, held_details = samples.collect(
-            self.sampling.profiler(run, mode, self.eval_scenarios), run.lm, {"held_out": self.roles.held_out},
-            held_settings, progress,
+            profiler(self.eval_scenarios, run.data.eval_prompts.get(target, [])), run.lm,
+            {"held_out": self.roles.held_out}, held_settings, progress,
         )  # fmt: skip
         graph, learnt_here = (
             (self.graph, False) if self.graph is not None else (self.learn(search, names), True)
@@ -154,6 +222,7 @@ class Study:
         result = self.evaluate(held, names, target, list(control), graph, reference)
         result.update({
             "target": target, "direction": direction, "mode": mode, "chosen": best,
+            "target_measure": "profile" if profiled else "its scorer on its own prompts",
             "chosen_text": getattr(candidates[best], "text", None), "search": ranking,
             "fluency": {
                 "search": fluency, "held_out": setting_fluency(held_details), "min": self.min_fluency,

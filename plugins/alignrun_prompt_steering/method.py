@@ -15,10 +15,10 @@ from typing import Any
 
 from alignrun.contracts import Intervention, MethodResult, Run
 from alignrun.graphs.model import ValueGraph
-from alignrun.profile.sampling import Sampling, value_system
+from alignrun.profile.sampling import Sampling
 from alignrun.roles import RoleSplit
 from alignrun.steering import PLACEBO, SystemPrompt, ValuePrompt
-from alignrun.steering_study import Study, steering_spec
+from alignrun.steering_study import Study, steering_spec, target_value
 
 
 class PromptSteering:
@@ -82,7 +82,7 @@ class PromptSteering:
 
     def fit(self, run: Run) -> MethodResult:
         spec = steering_spec(run, "prompt_steering")
-        values, _ = value_system(run)
+        values = {spec.target: target_value(run, spec.target)[0]}
         placebo = {"placebo": SystemPrompt(self.placebo, "placebo")}
         chosen, metrics, artefacts = self.study.run(
             run, spec.target, spec.direction, self.candidates(spec, values), lambda _best: placebo

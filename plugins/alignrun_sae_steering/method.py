@@ -25,7 +25,7 @@ from alignrun.errors import AlignrunError
 from alignrun.graphs.model import ValueGraph
 from alignrun.profile.sampling import Sampling, spread_apart, value_system
 from alignrun.roles import RoleSplit
-from alignrun.steering_study import Study, steering_spec
+from alignrun.steering_study import Study, steering_spec, target_value
 
 if TYPE_CHECKING:
     from alignrun.sae.features import FeatureRanking
@@ -116,17 +116,18 @@ class SAESteering:
                 f"the SAE reads {sae.d_in}-dim activations, the model's residual stream has "
                 f"{run.lm.model.config.hidden_size}: it belongs to another model"
             )
-        values, scenarios = value_system(run)
-        if spec.target not in values:
-            raise AlignrunError(f"steering.target '{spec.target}' is not in the profiled value system")
-        # features are found on scenarios the steering is never measured on
+        _, scenarios = value_system(run)
+        value, profiled = target_value(run, spec.target)
+        # features are found on scenarios the steering is never measured on; a target the profile
+        # does not measure is steered on its own prompts, so its material is its training prompts
         used = (self.study.sampling.scenarios, self.study.eval_scenarios)
-        apart = spread_apart(scenarios, self.discovery_scenarios, *used)
+        prompts = scenarios if profiled else run.data.train_prompts.get(spec.target) or scenarios
+        apart = spread_apart(prompts, self.discovery_scenarios, *used)
         ranking = rank_features(
             run.lm,
             sae,
             layer,
-            values[spec.target],
+            value,
             apart,
             self.features,
             self.random_features,

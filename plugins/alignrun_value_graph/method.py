@@ -62,6 +62,9 @@ class ValueGraphMethod:
         sae_settings: also steer each target (and direction) with its top SAE feature.
         sae: the SAE for those settings (trained here by default, as ``sae_steering`` does).
         sae_coefficient: their strength, in units of the layer's mean residual norm.
+        values: the values the graph is over — any values alignrun knows (Schwartz's, bundled, a
+            plugin's), profiled the way ``profile=`` profiles; None: the profiled value system
+            (Schwartz's 10 by default).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class ValueGraphMethod:
         sae_settings: bool = False,
         sae: SAESource | None = None,
         sae_coefficient: float = 0.3,
+        values: list[str] | None = None,
     ) -> None:
         directions = directions or ["up"]
         if not set(directions) <= set(DIRECTIONS):
@@ -90,6 +94,9 @@ class ValueGraphMethod:
         self.alpha, self.max_depth = alpha, max_depth
         self.placebo, self.change_threshold = placebo, change_threshold
         self.sae_settings, self.sae, self.sae_coefficient = sae_settings, sae, sae_coefficient
+        if values is not None and len(values) < 2:
+            raise AlignrunError(f"method.values needs at least two values for a graph, got {values}")
+        self.values = values
 
     def settings(
         self, run: Run, lm: LM, values: dict[str, Any]
@@ -148,6 +155,35 @@ class ValueGraphMethod:
         return out, (sae, cfg)
 
     def fit(self, run: Run) -> MethodResult:
+        if not self.values:
+            return self._fit(run)
+        from alignrun.profile import ValueProfiler
+        from alignrun.steering import known_value
+
+        system = {
+            n: run.values[n] if n in run.values else known_value(n, "method.values") for n in self.values
+        }
+        base = run.profiler
+        _, scenarios = value_system(run)
+        run.profiler = (  # the graph's value system, for the length of the method; the run's comes back
+            ValueProfiler(
+                base.mode,
+                system,
+                scenarios,
+                base.max_new_tokens,
+                base.batch_size,
+                base.temperature,
+                base.items,
+            )
+            if base is not None
+            else ValueProfiler("behavioural", system, scenarios)
+        )
+        try:
+            return self._fit(run)
+        finally:
+            run.profiler = base
+
+    def _fit(self, run: Run) -> MethodResult:
         values, _ = value_system(run)
         names = list(values)
         with run.steering.apply(run.lm) as lm:
