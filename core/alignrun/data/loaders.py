@@ -2,6 +2,8 @@
 
 * :func:`pku_saferlhf` — PKU-SafeRLHF pairs, helpful or harmless (``conf/data/pku_saferlhf.yaml``).
 * :func:`hh_rlhf` — Anthropic HH-RLHF pairs, one subset (``conf/data/hh_rlhf.yaml``).
+* :func:`preference_pairs` — your own pairs: one row per pair with a prompt, a chosen and a rejected
+  response (``+data.sources.<value>.path=my.jsonl``; column names configurable).
 * :func:`valuebench_questionnaire` — ValueBench questionnaire items as :class:`~alignrun.Value` s.
 
 ``path`` is either a local file or folder, or a Hub dataset name. A local path is read with
@@ -40,6 +42,58 @@ _BUILDERS = {  # file suffix -> datasets packaged builder
 _SPLIT_NAMES = ("train", "test", "validation", "valid", "dev", "eval")
 _ASSISTANT = "\n\nAssistant:"
 _HUMAN = "\n\nHuman:"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Your own pairs
+# ---------------------------------------------------------------------------------------------------
+
+FORMATS = {  # what each loader reads, named in its errors
+    "preference_pairs": "one row per pair with columns prompt, chosen, rejected (other names via "
+    "prompt_column=, chosen_column=, rejected_column=) in .jsonl/.json/.csv/.parquet files or a folder",
+    "pku_saferlhf": "PKU-SafeRLHF rows: prompt, response_0, response_1, better/safer_response_id",
+    "hh_rlhf": "HH-RLHF rows: chosen and rejected transcripts ('Human: ... Assistant: ...')",
+    "valuebench_questionnaire": "ValueBench value_orientation.csv: questionnaire, item, value, agreement, "
+    "question",
+}
+
+
+def preference_pairs(
+    path: str,
+    split: str = "train",
+    prompt_column: str = "prompt",
+    chosen_column: str = "chosen",
+    rejected_column: str = "rejected",
+    max_rows: int | None = None,
+) -> Any:
+    """Your own preference pairs: ``+data.sources.<value>.path=my.jsonl`` trains ``<value>`` on them.
+
+    Format: one row per pair, a prompt, the preferred (chosen) and the dispreferred (rejected)
+    response, e.g. ``{"prompt": "...", "chosen": "...", "rejected": "..."}`` per line of a JSONL file.
+
+    Args:
+        path: a local file (``.jsonl``, ``.json``, ``.jsonl.gz``, ``.csv``, ``.parquet``), a folder of them
+            (a saved Hugging Face dataset's data files too; split names in file names are honoured), or
+            a Hub dataset name.
+        split: which split a folder's files (or a Hub dataset) give.
+        prompt_column, chosen_column, rejected_column: the columns holding each part.
+        max_rows: keep at most this many pairs, the first in file order (None: all).
+
+    Raises:
+        AlignrunError: unreadable path, a missing column (the message names the expected format), no
+            usable rows (empty strings and chosen == rejected are skipped).
+    """
+    _check_max_rows(max_rows)
+    columns = (prompt_column, chosen_column, rejected_column)
+    rows: dict[str, list[str]] = {c: [] for c in PAIR_COLUMNS}
+    for _, table in _tables(path, split, columns, "preference_pairs"):
+        for prompt, chosen, rejected in zip(*(table[c] for c in columns), strict=True):
+            if _full(rows, max_rows):
+                break
+            prompt, chosen, rejected = _text(prompt), _text(chosen), _text(rejected)
+            if prompt and chosen and rejected and chosen != rejected:
+                _append(rows, prompt, chosen, rejected)
+    return _pairs(rows, path, "preference_pairs")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -370,7 +424,7 @@ def _columns(table: Any, required: Sequence[str], source: str, loader: str) -> d
     if missing:
         raise AlignrunError(
             f"{loader}: {source} lacks column(s) {', '.join(missing)} "
-            f"(it has: {', '.join(table.column_names)})"
+            f"(it has: {', '.join(table.column_names)}; expected {FORMATS.get(loader, ', '.join(required))})"
         )
     return {c: table[c] for c in required}
 
@@ -455,6 +509,8 @@ def _pairs(rows: dict[str, list[str]], path: str, loader: str) -> Any:
     import datasets
 
     if not rows["prompt"]:
-        raise AlignrunError(f"{loader}: no usable preference pairs in '{path}' after filtering")
+        raise AlignrunError(
+            f"{loader}: no usable preference pairs in '{path}' after filtering (expected {FORMATS[loader]})"
+        )
     features = datasets.Features({c: datasets.Value("string") for c in PAIR_COLUMNS})
     return datasets.Dataset.from_dict(rows, features=features)
