@@ -1,18 +1,22 @@
 """Generation speed of the default model: tokens/s and achieved GFLOP/s against the bf16 matmul ceiling.
 
-    HF_HUB_OFFLINE=1 python bench/generation.py [--batches 1 8 48] [--new-tokens 48] [--rounds 3] [--profile]
+    HF_HUB_OFFLINE=1 python bench/generation.py [--batches 1 8 48] [--new-tokens 48] [--rounds 3]
+        [--engines reference fast] [--natural] [--profile ENGINE]
 
-Issue 14's measuring stick, measured first: greedy ``LM.generate`` (the reference engine: transformers'
-``generate`` under bf16 autocast) on the bundled scenarios, every run forced to decode exactly
-``--new-tokens`` (``min_new_tokens``), median of ``--rounds`` after one warm-up. Achieved GFLOP/s counts
-``2 × parameters`` per generated token (the weight matmuls; attention over the cache is small at these
-lengths). The ceiling is a 2048² bf16 matmul timed in the same run. ``--profile`` adds a
-``torch.profiler`` table of one batch (where the milliseconds go). Engines to compare go in ``ENGINES``.
+Greedy ``LM.generate`` on the bundled scenarios with each ``generation.backend`` (``reference``:
+transformers' ``generate`` under bf16 autocast, as alignrun ran before; ``fast``: alignrun's own loop),
+every answer forced to exactly ``--new-tokens`` tokens (``min_new_tokens``) so both engines do the same
+work; median of ``--rounds`` after one warm-up. ``--natural`` lets answers end at EOS instead (what runs
+do: there the fast engine also drops finished rows) and counts the tokens actually generated. Achieved
+GFLOP/s counts ``2 × parameters`` per generated token (the weight matmuls; the prompt's prefill and the
+attention over the cache are not counted, so this understates the work done). The ceiling is a 2048²
+bf16 matmul timed in the same run. ``--profile ENGINE`` adds a ``torch.profiler`` table of one batch.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -20,14 +24,8 @@ from collections.abc import Callable
 import torch
 
 from alignrun.config import GenerationConfig
-from alignrun.lm import LM
 from alignrun.models.smollm2 import load_smollm2
 from alignrun.profile.schwartz import scenarios
-
-Engine = Callable[[LM, list[str], GenerationConfig], list[str]]
-ENGINES: dict[str, Engine] = {
-    "reference": lambda lm, prompts, cfg: lm.generate(prompts, cfg),
-}
 
 
 def matmul_ceiling(n: int = 2048, rounds: int = 10) -> float:
@@ -49,41 +47,53 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 48])
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--engines", nargs="+", default=["reference", "fast"])
+    parser.add_argument("--natural", action="store_true", help="answers end at EOS (not forced to length)")
+    parser.add_argument("--profile", metavar="ENGINE", help="a torch.profiler table of one batch")
     args = parser.parse_args()
     torch.manual_seed(0)
     ceiling = matmul_ceiling()
     lm = load_smollm2(autocast="auto")
-    lm.model.generation_config.min_new_tokens = args.new_tokens  # every row decodes the same length
     flops_per_token = 2 * sum(p.numel() for p in lm.model.parameters())
     print(f"bf16 matmul ceiling (2048^2): {ceiling:.0f} GFLOP/s; {flops_per_token / 1e9:.3f} GFLOP per token")
-    print("| engine | batch | median s | tokens/s | GFLOP/s | % of ceiling |")
-    print("|---|---|---|---|---|---|")
-    for name, engine in ENGINES.items():
+    print("| engine | batch | median s | new tokens | tokens/s | GFLOP/s | % of ceiling | same answers |")
+    print("|---|---|---|---|---|---|---|---|")
+    answers: dict[int, list[str]] = {}  # the first engine's, per batch size
+    for name in args.engines:
         for batch in args.batches:
             prompts = (scenarios() * 2)[:batch]
-            cfg = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=batch, progress=False)
-
-            def once(
-                engine: Engine = engine, prompts: list[str] = prompts, cfg: GenerationConfig = cfg
-            ) -> float:
-                return _timed(lambda: engine(lm, prompts, cfg))
-
-            once()  # warm-up
-            median = statistics.median(once() for _ in range(args.rounds))
-            tps = batch * args.new_tokens / median
+            cfg = config(args, batch, name)
+            out = lm.generate(prompts, cfg)  # warm-up, and the answers compared
+            call = functools.partial(lm.generate, prompts, cfg)
+            median = statistics.median(_timed(call) for _ in range(args.rounds))
+            tokens = sum(len(lm.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in out)
+            tokens = tokens if args.natural else batch * args.new_tokens
+            tps = tokens / median
             gflops = tps * flops_per_token / 1e9
-            share = 100 * gflops / ceiling
-            print(f"| {name} | {batch} | {median:.2f} | {tps:.1f} | {gflops:.1f} | {share:.1f}% |")
+            same = sum(a == b for a, b in zip(answers.setdefault(batch, out), out, strict=True))
+            print(
+                f"| {name} | {batch} | {median:.2f} | {tokens} | {tps:.1f} | {gflops:.1f} | "
+                f"{100 * gflops / ceiling:.1f}% | {same}/{batch} |"
+            )
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
         batch = max(args.batches)
         prompts = (scenarios() * 2)[:batch]
-        cfg = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=batch, progress=False)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            lm.generate(prompts, cfg)
+            lm.generate(prompts, config(args, batch, args.profile))
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
+def config(args: argparse.Namespace, batch: int, backend: str) -> GenerationConfig:
+    """Greedy, one batch, forced to ``--new-tokens`` unless ``--natural``."""
+    return GenerationConfig(
+        max_new_tokens=args.new_tokens,
+        min_new_tokens=0 if args.natural else args.new_tokens,
+        batch_size=batch,
+        progress=False,
+        backend=backend,
+    )
 
 
 if __name__ == "__main__":

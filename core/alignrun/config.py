@@ -34,6 +34,9 @@ class GenerationConfig:
     top_p: float = 1.0
     max_prompt_tokens: int = 512
     progress: bool = True
+    min_new_tokens: int = 0
+    # None: the model's engine (``LM.backend``, which the loop sets from the run's generation.backend)
+    backend: str | None = None
 
 
 @dataclass
@@ -127,8 +130,8 @@ def check_config(cfg: DictConfig) -> None:
     """Reject a composed config that can't run, with one clear message.
 
     Raises:
-        AlignrunError: no method, a method that did not resolve to a config, missing keys, a
-            ``model.adapter`` that is not an adapter folder.
+        AlignrunError: no method, a method that did not resolve to a config, missing keys, an
+            unknown ``generation.backend``, a ``model.adapter`` that is not an adapter folder.
     """
     method = cfg.get("method")
     if method is None:
@@ -155,6 +158,11 @@ def check_config(cfg: DictConfig) -> None:
             f"missing required setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
             f"(set on the command line, e.g. {missing[0]}=...)"
         )
+    backend = cfg.get("generation", {}).get("backend")
+    if backend:  # a name is checked here, cheaply; a module:function when the run builds its model
+        from alignrun.generation import check_backend
+
+        check_backend(str(backend))
     adapter = cfg.get("model", {}).get("adapter")
     if adapter:  # before any model loads or run dir is made
         from alignrun.models.adapter import adapter_folder

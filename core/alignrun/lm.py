@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from alignrun.config import GenerationConfig
 from alignrun.errors import AlignrunError
+from alignrun.held_weights import HeldWeights
 from alignrun.steering import join_system
 
 
@@ -43,6 +42,9 @@ class LM:
             ``none``; applies to generation and scoring forward passes. On a 2-core AVX512-BF16
             CPU it cut SmolLM2 questionnaire scoring from 21.8 s to 6.6 s (log-prob r = 0.985
             against float32) but generation only by 11%.
+        backend: the generation engine :meth:`generate` uses when its config names none
+            (``generation.backend``: ``fast``, ``reference`` or ``module:function``; see
+            :mod:`alignrun.generation`).
     """
 
     model: Any
@@ -50,20 +52,32 @@ class LM:
     name: str
     system_prompt: str | None = None
     autocast: str = "none"
+    backend: str = "fast"
     meta: dict[str, Any] = field(default_factory=dict)
+    held: HeldWeights = field(default_factory=HeldWeights, repr=False)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def precision(self) -> AbstractContextManager[Any]:
-        """The autocast context forward passes run under (a no-op when autocast is off)."""
+    @contextlib.contextmanager
+    def precision(self, hold_weights: bool = True) -> Iterator[None]:
+        """The autocast context forward passes run under (a no-op when autocast is off).
+
+        ``hold_weights``: frozen linear weights are held in bf16 instead of re-cast at every
+        forward (:mod:`alignrun.held_weights`; bit-identical). The reference engine turns it off.
+        """
         if self.autocast not in ("auto", "bfloat16", "none"):
             raise AlignrunError(f"model.autocast must be auto, bfloat16 or none, got '{self.autocast}'")
         device = self.device.type
         if self.autocast == "none" or (self.autocast == "auto" and not bf16_native(device)):
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            if hold_weights:
+                stack.enter_context(self.held.apply(self.model))
+            stack.enter_context(torch.autocast(device_type=device, dtype=torch.bfloat16))
+            yield
 
     def chat(self, prompts: list[str], systems: Sequence[str | None] | None = None) -> list[str]:
         """Format user prompts with the chat template, ready for the assistant's turn.
@@ -87,7 +101,6 @@ class LM:
             )
         return out
 
-    @torch.inference_mode()
     def generate(
         self,
         prompts: list[str],
@@ -95,43 +108,11 @@ class LM:
         seed: int = 0,
         systems: Sequence[str | None] | None = None,
     ) -> list[str]:
-        """Answer each prompt; batched with left padding, special tokens stripped.
+        """Answer each prompt, special tokens stripped, with engine ``cfg.backend`` (else ``backend``).
 
         Sampling is seeded per call so repeated evaluations of one model are comparable.
         ``systems`` gives each prompt its own system text (see :meth:`chat`).
         """
-        tok = self.tokenizer
-        tok.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
-        was_training = self.model.training
-        self.model.eval()
-        responses: list[str] = []
-        try:
-            batches = range(0, len(prompts), cfg.batch_size)
-            for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
-                end = start + cfg.batch_size
-                texts = self.chat(prompts[start:end], None if systems is None else systems[start:end])
-                enc = tok(
-                    texts,
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=cfg.max_prompt_tokens,
-                    add_special_tokens=False,
-                ).to(self.device)
-                sampling: dict[str, Any] = (
-                    {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
-                    if cfg.do_sample
-                    else {"do_sample": False}
-                )
-                with self.precision():
-                    out = self.model.generate(
-                        **enc, max_new_tokens=cfg.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling
-                    )
-                new_tokens = out[:, enc["input_ids"].shape[1] :]
-                responses.extend(t.strip() for t in tok.batch_decode(new_tokens, skip_special_tokens=True))
-        finally:
-            self.model.train(was_training)
-            torch.random.set_rng_state(generator_state)
-        return responses
+        from alignrun.generation import engine
+
+        return engine(cfg.backend or self.backend)(self, prompts, cfg, seed, systems)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from alignrun.config import build, check_config, group_choice, takes_name
 from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.errors import AlignrunError
+from alignrun.generation import engine
 from alignrun.models.adapter import build_lm
 from alignrun.plugins import get_plugin_manager
 
@@ -65,6 +66,8 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
     spec = build(cfg.data, _recursive_=False)
     data = spec.prepare(values)  # sources load lazily, see DataSpec
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
+    lm.backend = str(cfg.generation.get("backend") or lm.backend)
+    engine(lm.backend)  # a module:function that does not load fails here, before any work
     method = build(cfg.method, _convert_="all")
     if not callable(getattr(method, "fit", None)):
         raise AlignrunError(

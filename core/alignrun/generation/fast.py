@@ -1,0 +1,187 @@
+"""``generation.backend=fast`` (the default): alignrun's own decoding loop over the model's forward.
+
+Where the reference engine's time went (bench/generation.py --profile, SmolLM2, batch 48) and what
+this engine does about it:
+
+- fp32 weights re-cast to bf16 by autocast at every step (22% of CPU time; half of a batch-1 step):
+  weights are held in bf16 for the call (:mod:`alignrun.held_weights`; the same values, so the same
+  logits).
+- padding: prompts are sorted by length before batching, so a batch pads to its own longest prompt,
+  not to the longest of a random mix; answers come back in the caller's order.
+- finished rows: transformers decodes every row until the last one ends; here a row that ends leaves
+  the batch (its KV cache rows are dropped), so the step cost follows the rows still answering.
+- only the last position's logits are computed at prefill (``logits_to_keep=1``).
+
+Decoding follows transformers' ``generate`` with the model's ``generation_config``: its EOS ids, its
+repetition penalty, and for sampling temperature → top-k (50 unless set) → top-p, then a multinomial
+draw. A generation_config that asks for anything else (beam search, banned words, n-gram blocking ...)
+is answered by the reference engine, with a warning, so the answers never silently change meaning.
+Greedy answers equal the reference's except where batch composition moves a bf16 near-tie (tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from alignrun.config import GenerationConfig
+    from alignrun.lm import LM
+
+log = logging.getLogger("alignrun")
+
+# generation_config fields this loop implements (or that do not change what is generated)
+HANDLED = {
+    "_from_model_config", "transformers_version", "use_cache", "output_attentions", "output_hidden_states",
+    "output_scores", "output_logits", "return_dict_in_generate", "pad_token_id", "bos_token_id",
+    "eos_token_id", "decoder_start_token_id", "do_sample", "temperature", "top_k", "top_p",
+    "repetition_penalty", "max_length", "max_new_tokens", "min_new_tokens", "num_return_sequences",
+    "num_beams", "cache_implementation",
+}  # fmt: skip
+
+
+def settings(lm: LM, cfg: GenerationConfig) -> Any | None:
+    """The model's generation_config merged with ``cfg``, as ``generate`` would see it; None when
+    it asks for something this loop does not implement."""
+    gc = copy.deepcopy(lm.model.generation_config)
+    gc.update(do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p)
+    defaults = gc._get_default_generation_params() if hasattr(gc, "_get_default_generation_params") else {}
+    extra = {
+        k: v
+        for k, v in gc.to_diff_dict().items()
+        if k not in HANDLED and v is not None and v != defaults.get(k, v if v is False else None)
+    }
+    if gc.num_beams not in (None, 1) or gc.num_return_sequences not in (None, 1) or extra:
+        log.warning(
+            "generation.backend=fast does not implement %s from the model's generation_config; "
+            "these prompts go to the reference engine",
+            sorted(extra) or "beam search / several sequences",
+        )
+        return None
+    gc.top_k = 50 if gc.top_k is None else gc.top_k  # transformers' default when sampling
+    return gc
+
+
+@torch.inference_mode()
+def generate(
+    lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: Sequence[str | None] | None
+) -> list[str]:
+    """Answer each prompt (see :mod:`alignrun.generation`)."""
+    gc = settings(lm, cfg)
+    if gc is None:
+        from alignrun.generation import reference
+
+        return reference.generate(lm, prompts, cfg, seed, systems)
+    tok = lm.tokenizer
+    texts = lm.chat(prompts, systems)
+    ids: list[list[int]] = tok(
+        texts, truncation=True, max_length=cfg.max_prompt_tokens, add_special_tokens=False
+    )["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    answers: list[list[int]] = [[] for _ in ids]
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    was_training = lm.model.training
+    lm.model.eval()
+    try:
+        batches = range(0, len(order), cfg.batch_size)
+        for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
+            rows = order[start : start + cfg.batch_size]
+            for i, tokens in zip(rows, decode(lm, [ids[i] for i in rows], cfg, gc), strict=True):
+                answers[i] = tokens
+    finally:
+        lm.model.train(was_training)
+        torch.random.set_rng_state(generator_state)
+    return [t.strip() for t in tok.batch_decode(answers, skip_special_tokens=True)]
+
+
+def eos_ids(gc: Any, tok: Any) -> list[int]:
+    eos = gc.eos_token_id if gc.eos_token_id is not None else tok.eos_token_id
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> list[list[int]]:
+    """Greedy or sampled continuations of one batch of token-id prompts, each up to its first EOS."""
+    from transformers import DynamicCache, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    device = lm.device
+    pad = lm.tokenizer.pad_token_id
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for r, p in enumerate(prompts):
+        if p:
+            input_ids[r, width - len(p) :] = torch.tensor(p)
+            mask[r, width - len(p) :] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    # transformers' position ids for left padding: count real tokens, pads at 0
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    eos = torch.tensor(eos_ids(gc, lm.tokenizer), device=device)
+    penalty = gc.repetition_penalty if gc.repetition_penalty not in (None, 1.0) else None
+    seen = None
+    if penalty is not None:  # the tokens each row holds, padding aside (as transformers counts them)
+        real = torch.where(mask.bool(), input_ids, input_ids[:, -1:])  # a pad counts as the row's last token
+        seen = torch.zeros((len(prompts), lm.model.config.get_text_config().vocab_size), dtype=torch.bool)
+        seen = seen.to(device).scatter_(1, real, True)
+    warpers: list[Any] = []
+    if gc.do_sample:
+        if gc.temperature is not None and gc.temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(gc.temperature))
+        if gc.top_k:
+            warpers.append(TopKLogitsWarper(top_k=gc.top_k))
+        if gc.top_p is not None and gc.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p=gc.top_p))
+    alive = torch.arange(len(prompts), device=device)  # which prompt each present row answers
+    out: list[list[int]] = [[] for _ in prompts]
+    cache = DynamicCache()
+    model_kwargs = {CACHE_KWARG: cache, "use_cache": True}
+    with lm.precision():
+        logits = lm.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **model_kwargs
+        ).logits
+        for step in range(cfg.max_new_tokens):
+            scores = logits[:, -1, :].float()
+            if seen is not None:
+                penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+                scores = torch.where(seen, penalised, scores)
+            if step < max(cfg.min_new_tokens, gc.min_new_tokens or 0):
+                scores[:, eos] = -float("inf")
+            if gc.do_sample:
+                for warp in warpers:
+                    scores = warp(input_ids, scores)
+                token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            else:
+                token = scores.argmax(dim=-1)
+            for r, t in zip(alive.tolist(), token.tolist(), strict=True):
+                out[r].append(t)
+            done = torch.isin(token, eos)
+            if step == cfg.max_new_tokens - 1 or bool(done.all()):
+                break
+            if bool(done.any()):  # finished rows leave the batch, their cache rows with them
+                keep = (~done).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                alive, token, mask, positions = alive[keep], token[keep], mask[keep], positions[keep]
+                seen = None if seen is None else seen[keep]
+            if seen is not None:
+                seen[torch.arange(len(token), device=device), token] = True
+            mask = torch.cat([mask, mask.new_ones((len(token), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+            logits = lm.model(
+                input_ids=token[:, None], attention_mask=mask, position_ids=positions, **model_kwargs
+            ).logits
+    return out
+
+
+def _cache_kwarg() -> str:
+    """transformers 5 renamed ``past_key_values`` to ``cache``."""
+    import transformers
+
+    return "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"
+
+
+CACHE_KWARG = _cache_kwarg()

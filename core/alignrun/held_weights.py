@@ -1,0 +1,65 @@
+"""Linear weights held in bf16 while autocast runs, instead of re-cast at every forward pass.
+
+Autocast casts an fp32 weight to bf16 at every matmul; it keeps the cast only for a leaf that
+requires grad while grad is on. Every weight at inference and the frozen base model under LoRA
+are therefore re-cast at each forward: for SmolLM2 that was 22% of a batch-48 generation's CPU time
+and half of every batch-1 decoding step (bench/generation.py --profile). A held copy has the same
+bf16 values (the same rounding), so results are bit-identical; only the copies go.
+
+A copy is swapped into its module (``module._parameters``) for the block and the fp32 parameter put
+back on exit, so an embedding tied to ``lm_head`` stays fp32 and the residual stream keeps autocast's
+dtypes. Copies are kept between blocks and remade when the parameter changes in place (its version
+counter moves: an optimizer step, a merged adapter mix).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+
+class HeldWeights:
+    """The bf16 copies of one model's linear weights, made once and reused while unchanged."""
+
+    def __init__(self) -> None:
+        # by id: a tensor cannot key a WeakKeyDictionary (its == is elementwise)
+        self._copies: dict[int, tuple[weakref.ref[torch.nn.Parameter], int, torch.nn.Parameter]] = {}
+
+    def _copy(self, param: torch.nn.Parameter, dtype: torch.dtype) -> torch.nn.Parameter:
+        held = self._copies.get(id(param))
+        if held is not None and held[0]() is param and held[1] == param._version and held[2].dtype == dtype:
+            return held[2]
+        # outside inference mode: a copy made inside it could not be saved for a later backward
+        with torch.inference_mode(False), torch.no_grad():
+            copy = torch.nn.Parameter(param.detach().to(dtype), requires_grad=False)
+        self._copies[id(param)] = (weakref.ref(param), param._version, copy)
+        return copy
+
+    @contextmanager
+    def apply(self, model: Any, dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
+        """Inside the block every fp32 ``nn.Linear`` weight and bias that no gradient flows to is ``dtype``.
+
+        With grad on, a parameter that requires grad keeps fp32 (autocast caches its cast itself
+        and its gradient must reach the fp32 master); with grad off, every one is held.
+        """
+        grad = torch.is_grad_enabled()
+        self._copies = {k: v for k, v in self._copies.items() if v[0]() is not None}  # models gone
+        swapped: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
+        try:
+            for module in model.modules():
+                if not isinstance(module, torch.nn.Linear):
+                    continue
+                for name in ("weight", "bias"):
+                    param = module._parameters.get(name)
+                    if param is None or param.dtype != torch.float32 or (grad and param.requires_grad):
+                        continue
+                    module._parameters[name] = self._copy(param, dtype)
+                    swapped.append((module, name, param))
+            yield
+        finally:
+            for module, name, param in reversed(swapped):
+                module._parameters[name] = param

@@ -1,0 +1,201 @@
+"""Generation engines: the fast engine answers as the reference (transformers' generate) does.
+
+The tiny model's own greedy answers are a run of newlines (empty once stripped), which cannot tell
+two engines apart; ``chaotic_tiny`` scales its weights until answers vary from prompt to prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from alignrun.config import GenerationConfig
+from alignrun.errors import AlignrunError
+from alignrun.generation import check_backend, engine
+from alignrun.lm import LM
+from alignrun.models.tiny import build_tiny
+from tests.conftest import SMOKE, run_cli
+
+PROMPTS = [
+    "Hi",
+    "What is a good day?",
+    "Tell me about honesty and trust in friends.",
+    "Should I return a lost wallet?",
+    "Name three colours.",
+    "Describe the sea at night in a few words, please, as a poet would.",
+    "Why do people keep promises?",
+    "Is it fine to lie to protect a friend from harm?",
+    "Write one sentence about bread.",
+    "What makes a neighbour good?",
+    "Explain kindness to a child.",
+    "Help me plan a quiet weekend away from the city with my family.",
+]
+
+
+def chaotic_tiny(autocast: str = "none") -> LM:
+    """The tiny model with its weights scaled ×6: greedy answers differ across prompts."""
+    lm = build_tiny(seed=0)
+    with torch.no_grad():
+        for name, param in lm.model.named_parameters():
+            if "norm" not in name:
+                param.mul_(6)
+    lm.autocast = autocast
+    return lm
+
+
+def answers(lm: LM, backend: str, **settings: object) -> list[str]:
+    cfg = GenerationConfig(max_new_tokens=16, batch_size=5, progress=False, backend=backend, **settings)  # type: ignore[arg-type]
+    return lm.generate(PROMPTS, cfg, seed=3)
+
+
+def end_early(lm: LM) -> None:
+    """Make the two tokens the reference generates most often EOS, so rows end at different steps."""
+    tok = lm.tokenizer
+    counts = Counter(t for a in answers(lm, "reference") for t in tok(a, add_special_tokens=False)["input_ids"])
+    lm.model.generation_config.eos_token_id = [t for t, _ in counts.most_common(2)]
+
+
+@pytest.mark.parametrize("autocast", ["none", "bfloat16"])
+def test_fast_answers_equal_the_reference(autocast: str) -> None:
+    lm = chaotic_tiny(autocast)
+    reference = answers(lm, "reference")
+    assert len(set(reference)) == len(PROMPTS) and all(reference)  # the answers can tell engines apart
+    assert answers(lm, "fast") == reference
+    end_early(lm)  # now rows finish at different steps and leave the fast engine's batch
+    reference = answers(lm, "reference")
+    assert len({len(a) for a in reference}) > 3
+    assert answers(lm, "fast") == reference
+
+
+def test_fast_matches_the_reference_with_repetition_penalty_and_min_new_tokens() -> None:
+    lm = chaotic_tiny()
+    end_early(lm)
+    lm.model.generation_config.repetition_penalty = 1.8
+    assert answers(lm, "fast", min_new_tokens=6) == answers(lm, "reference", min_new_tokens=6)
+    assert answers(lm, "fast") != answers(lm, "fast", min_new_tokens=6)
+
+
+def test_sampling_is_seeded_restores_the_rng_and_top_p_near_zero_is_greedy() -> None:
+    lm = chaotic_tiny()
+    torch.manual_seed(11)
+    state = torch.random.get_rng_state()
+    first = answers(lm, "fast", do_sample=True, temperature=1.5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert answers(lm, "fast", do_sample=True, temperature=1.5) == first
+    assert first != answers(lm, "fast")
+    assert answers(lm, "fast", do_sample=True, top_p=1e-9) == answers(lm, "fast")
+
+
+def test_a_generation_config_it_does_not_implement_goes_to_the_reference(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lm = chaotic_tiny()
+    lm.model.generation_config.no_repeat_ngram_size = 2
+    with caplog.at_level(logging.WARNING, logger="alignrun"):
+        fast = answers(lm, "fast")
+    assert "no_repeat_ngram_size" in caplog.text
+    assert fast == answers(lm, "reference")
+
+
+def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
+    from alignrun.training.adapters import LoraSettings, attach
+
+    lm = chaotic_tiny("bfloat16")
+    plain = answers(lm, "fast")
+    push = torch.randn(lm.model.config.hidden_size, generator=torch.Generator().manual_seed(0))
+
+    def steer(module: torch.nn.Module, args: object, output: object) -> object:
+        hidden = output[0] if isinstance(output, tuple) else output
+        hidden = hidden + 4 * push.to(hidden.dtype)
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    handle = lm.model.model.layers[0].register_forward_hook(steer)
+    try:
+        steered = answers(lm, "fast")
+        assert steered == answers(lm, "reference") and steered != plain
+    finally:
+        handle.remove()
+    attach(lm, ["kind"], LoraSettings(r=4))
+    with torch.no_grad():
+        for name, param in lm.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    adapted = answers(lm, "fast")
+    assert adapted == answers(lm, "reference") and adapted != plain
+
+
+def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_changes() -> None:
+    from alignrun.training.adapters import LoraSettings, attach, train_only
+
+    lm = chaotic_tiny("bfloat16")
+    ids = lm.tokenizer(PROMPTS[2], return_tensors="pt")["input_ids"]
+    embed = lm.model.model.embed_tokens.weight
+    with torch.inference_mode():
+        with lm.precision(hold_weights=False):
+            recast = lm.model(ids).logits
+        with lm.precision():
+            assert lm.model.model.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+            assert lm.model.model.embed_tokens.weight.dtype == torch.float32  # tied to lm_head, kept
+            held = lm.model(ids).logits
+    assert torch.equal(recast, held)
+    assert lm.model.lm_head.weight is embed and embed.dtype == torch.float32  # all put back
+    with torch.no_grad():
+        lm.model.model.layers[0].mlp.up_proj.weight.mul_(-1)  # an in-place change: the copy is remade
+    with torch.inference_mode(), lm.precision():
+        assert not torch.equal(lm.model(ids).logits, held)
+
+    attach(lm, ["kind"], LoraSettings(r=4))
+    params = train_only(lm.model, "kind")
+    grads = []
+    for hold in (False, True):
+        lm.model.zero_grad()
+        with lm.precision(hold_weights=hold):
+            loss = lm.model(ids, labels=ids).loss
+        loss.backward()
+        grads.append([p.grad.clone() for p in params])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+
+
+def echo(lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: object) -> list[str]:
+    """An engine of one's own (generation.backend=tests.test_generation:echo)."""
+    return [f"echo {p}" for p in prompts]
+
+
+def test_backend_names_an_engine() -> None:
+    lm = build_tiny()
+    lm.backend = "tests.test_generation:echo"
+    assert lm.generate(["hi"], GenerationConfig(progress=False)) == ["echo hi"]
+    assert lm.generate(["hi"], GenerationConfig(progress=False, backend="fast")) != ["echo hi"]
+    for bad, says in [
+        ("nope", "choose fast or reference"),
+        ("no_such_module:run", "no module named no_such_module"),
+    ]:
+        with pytest.raises(AlignrunError, match=says):
+            check_backend(bad)
+    with pytest.raises(AlignrunError, match="has no function missing"):
+        engine("tests.test_generation:missing")
+
+
+def test_cli_rejects_an_unknown_backend_before_the_run_dir(tmp_path: Path) -> None:
+    proc = run_cli("+method=none", *SMOKE, "generation.backend=vllm", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("alignrun: error: generation.backend 'vllm'")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.packaged_model
+def test_fast_greedy_answers_equal_the_reference_on_smollm2() -> None:
+    from alignrun.models.smollm2 import load_smollm2
+    from alignrun.profile.schwartz import scenarios
+
+    lm = load_smollm2(device="cpu", autocast="auto")
+    prompts = scenarios()[:48]
+    cfg = {"max_new_tokens": 32, "batch_size": 16, "progress": False}
+    reference = lm.generate(prompts, GenerationConfig(**cfg, backend="reference"))  # type: ignore[arg-type]
+    fast = lm.generate(prompts, GenerationConfig(**cfg, backend="fast"))  # type: ignore[arg-type]
+    same = sum(a == b for a, b in zip(reference, fast, strict=True))
+    assert same >= 0.95 * len(prompts), [(a, b) for a, b in zip(reference, fast, strict=True) if a != b]
