@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -54,8 +55,10 @@ def answers(lm: LM, backend: str, **settings: object) -> list[str]:
 
 def end_early(lm: LM) -> None:
     """Make the two tokens the reference generates most often EOS, so rows end at different steps."""
-    tok = lm.tokenizer
-    counts = Counter(t for a in answers(lm, "reference") for t in tok(a, add_special_tokens=False)["input_ids"])
+    encode = lm.tokenizer
+    counts = Counter(
+        t for a in answers(lm, "reference") for t in encode(a, add_special_tokens=False)["input_ids"]
+    )
     lm.model.generation_config.eos_token_id = [t for t, _ in counts.most_common(2)]
 
 
@@ -108,7 +111,7 @@ def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
     plain = answers(lm, "fast")
     push = torch.randn(lm.model.config.hidden_size, generator=torch.Generator().manual_seed(0))
 
-    def steer(module: torch.nn.Module, args: object, output: object) -> object:
+    def steer(module: torch.nn.Module, args: object, output: Any) -> Any:
         hidden = output[0] if isinstance(output, tuple) else output
         hidden = hidden + 4 * push.to(hidden.dtype)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden

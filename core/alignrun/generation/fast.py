@@ -10,6 +10,8 @@ this engine does about it:
   not to the longest of a random mix; answers come back in the caller's order.
 - finished rows: transformers decodes every row until the last one ends; here a row that ends leaves
   the batch (its KV cache rows are dropped), so the step cost follows the rows still answering.
+- the KV cache grew by a ``torch.cat`` of every layer at every step (13% once weights were held): it
+  is sized once for the whole generation (:mod:`alignrun.generation.cache`).
 - only the last position's logits are computed at prefill (``logits_to_keep=1``).
 
 Decoding follows transformers' ``generate`` with the model's ``generation_config``: its EOS ids, its
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
+
+from alignrun.generation.cache import presized_cache
 
 if TYPE_CHECKING:
     from alignrun.config import GenerationConfig
@@ -107,7 +111,7 @@ def eos_ids(gc: Any, tok: Any) -> list[int]:
 
 def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> list[list[int]]:
     """Greedy or sampled continuations of one batch of token-id prompts, each up to its first EOS."""
-    from transformers import DynamicCache, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     device = lm.device
     pad = lm.tokenizer.pad_token_id
@@ -138,9 +142,9 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
             warpers.append(TopPLogitsWarper(top_p=gc.top_p))
     alive = torch.arange(len(prompts), device=device)  # which prompt each present row answers
     out: list[list[int]] = [[] for _ in prompts]
-    cache = DynamicCache()
-    model_kwargs = {CACHE_KWARG: cache, "use_cache": True}
     with lm.precision():
+        cache = presized_cache(lm.model, width + cfg.max_new_tokens, autocast_dtype(device.type))
+        model_kwargs = {CACHE_KWARG: cache, "use_cache": True}
         logits = lm.model(
             input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **model_kwargs
         ).logits
@@ -175,6 +179,15 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
                 input_ids=token[:, None], attention_mask=mask, position_ids=positions, **model_kwargs
             ).logits
     return out
+
+
+def autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast computes in on ``device_type`` right now, None when it is off."""
+    try:
+        on = torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return None
+    return torch.get_autocast_dtype(device_type) if on else None
 
 
 def _cache_kwarg() -> str:
