@@ -72,11 +72,8 @@ def _presized_layer_class() -> Any:
                     (*value_states.shape[:2], self.capacity, value_states.shape[3])
                 )
             end = self.length + key_states.shape[-2]
-            if end > self.capacity:  # longer than announced: grow like DynamicLayer would
-                grow = end - self.capacity
-                self.key_buffer = torch.cat([self.key_buffer, self.key_buffer[:, :, :grow]], dim=-2)
-                self.value_buffer = torch.cat([self.value_buffer, self.value_buffer[:, :, :grow]], dim=-2)
-                self.capacity = end
+            if end > self.capacity:  # the engine sized it for the whole generation: a bug, not a case
+                raise RuntimeError(f"KV cache sized for {self.capacity} positions got {end}")
             self.key_buffer[:, :, self.length : end] = key_states
             self.value_buffer[:, :, self.length : end] = value_states
             self.length = end
