@@ -68,7 +68,7 @@ def test_fast_answers_equal_the_reference(autocast: str) -> None:
     reference = answers(lm, "reference")
     assert len(set(reference)) == len(PROMPTS) and all(reference)  # the answers can tell engines apart
     assert answers(lm, "fast") == reference
-    end_early(lm)  # now rows finish at different steps and leave the fast engine's batch
+    end_early(lm)  # now rows finish at different steps (and are fed padding until the last ends)
     reference = answers(lm, "reference")
     assert len({len(a) for a in reference}) > 3
     assert answers(lm, "fast") == reference
@@ -172,6 +172,7 @@ def test_backend_names_an_engine() -> None:
     lm = build_tiny()
     lm.backend = "tests.test_generation:echo"
     assert lm.generate(["hi"], GenerationConfig(progress=False)) == ["echo hi"]
+    assert lm.generate([], GenerationConfig(progress=False, backend="fast")) == []
     assert lm.generate(["hi"], GenerationConfig(progress=False, backend="fast")) != ["echo hi"]
     for bad, says in [
         ("nope", "choose fast or reference"),

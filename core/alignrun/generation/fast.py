@@ -9,8 +9,10 @@ this engine does about it:
 - padding: batches stay the caller's, as the reference makes them. Sorting prompts by length first
   changed 36 of 96 greedy answers on role × scenario prompts (a prompt's padding width moves bf16
   near-ties) and saved nothing measurable (10.0 s vs 10.2 s), so it is not done.
-- finished rows: transformers decodes every row until the last one ends; here a row that ends leaves
-  the batch (its KV cache rows are dropped), so the step cost follows the rows still answering.
+- finished rows stay in the batch (fed padding) until the last row ends, as in ``generate``. Dropping
+  them (tried) changed 12 of the default run's 141 greedy eval answers — a matmul's row count changes
+  its bf16 rounding — and saved nothing measurable there (16.3 s vs 16.0 s: most answers run to
+  ``max_new_tokens``).
 - the KV cache grew by a ``torch.cat`` of every layer at every step (13% once weights were held): it
   is sized once for the whole generation (:mod:`alignrun.generation.cache`).
 - only the last position's logits are computed at prefill (``logits_to_keep=1``).
@@ -55,11 +57,12 @@ def settings(lm: LM, cfg: GenerationConfig) -> Any | None:
     it asks for something this loop does not implement."""
     gc = copy.deepcopy(lm.model.generation_config)
     gc.update(do_sample=cfg.do_sample, temperature=cfg.temperature, top_p=cfg.top_p)
+    # transformers 5 leaves unset fields None and resolves them from these; 4.x stores the defaults
     defaults = gc._get_default_generation_params() if hasattr(gc, "_get_default_generation_params") else {}
     extra = {
         k: v
         for k, v in gc.to_diff_dict().items()
-        if k not in HANDLED and v is not None and v != defaults.get(k, v if v is False else None)
+        if k not in HANDLED and v not in (None, False) and v != defaults.get(k)  # 0/False: a feature off
     }
     if gc.num_beams not in (None, 1) or gc.num_return_sequences not in (None, 1) or extra:
         log.warning(
@@ -77,6 +80,8 @@ def generate(
     lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: Sequence[str | None] | None
 ) -> list[str]:
     """Answer each prompt (see :mod:`alignrun.generation`)."""
+    if not prompts:
+        return []
     gc = settings(lm, cfg)
     if gc is None:
         from alignrun.generation import reference
@@ -113,7 +118,8 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
     from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     device = lm.device
-    pad = lm.tokenizer.pad_token_id
+    eos_list = eos_ids(gc, lm.tokenizer)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else eos_list[0]
     width = max(len(p) for p in prompts)
     input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -124,7 +130,7 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
     input_ids, mask = input_ids.to(device), mask.to(device)
     # transformers' position ids for left padding: count real tokens, pads at 0
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-    eos = torch.tensor(eos_ids(gc, lm.tokenizer), device=device)
+    eos = torch.tensor(eos_list, device=device)
     penalty = gc.repetition_penalty if gc.repetition_penalty not in (None, 1.0) else None
     seen = None
     if penalty is not None:  # the tokens each row holds, padding aside (as transformers counts them)
@@ -139,8 +145,8 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
             warpers.append(TopKLogitsWarper(top_k=gc.top_k))
         if gc.top_p is not None and gc.top_p < 1.0:
             warpers.append(TopPLogitsWarper(top_p=gc.top_p))
-    alive = torch.arange(len(prompts), device=device)  # which prompt each present row answers
     out: list[list[int]] = [[] for _ in prompts]
+    finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     with lm.precision():
         cache = presized_cache(lm.model, width + cfg.max_new_tokens, autocast_dtype(device.type))
         model_kwargs = {CACHE_KWARG: cache, "use_cache": True}
@@ -160,16 +166,14 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
                 token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
             else:
                 token = scores.argmax(dim=-1)
-            for r, t in zip(alive.tolist(), token.tolist(), strict=True):
-                out[r].append(t)
-            done = torch.isin(token, eos)
-            if step == cfg.max_new_tokens - 1 or bool(done.all()):
+            # a finished row is fed padding, as generate does; it keeps its place in the batch
+            token = token.masked_fill(finished, pad)
+            for r, (t, ended) in enumerate(zip(token.tolist(), finished.tolist(), strict=True)):
+                if not ended:
+                    out[r].append(t)
+            finished |= torch.isin(token, eos)
+            if step == cfg.max_new_tokens - 1 or bool(finished.all()):
                 break
-            if bool(done.any()):  # finished rows leave the batch, their cache rows with them
-                keep = (~done).nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
-                alive, token, mask, positions = alive[keep], token[keep], mask[keep], positions[keep]
-                seen = None if seen is None else seen[keep]
             if seen is not None:
                 seen[torch.arange(len(token), device=device), token] = True
             mask = torch.cat([mask, mask.new_ones((len(token), 1))], dim=1)
