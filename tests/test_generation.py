@@ -82,13 +82,17 @@ def test_fast_matches_the_reference_with_repetition_penalty_and_min_new_tokens()
     assert answers(lm, "fast") != answers(lm, "fast", min_new_tokens=6)
 
 
-def test_sampling_is_seeded_restores_the_rng_and_top_p_near_zero_is_greedy() -> None:
+def test_sampling_draws_as_the_reference_is_seeded_and_restores_the_rng() -> None:
     lm = chaotic_tiny()
     torch.manual_seed(11)
     state = torch.random.get_rng_state()
     first = answers(lm, "fast", do_sample=True, temperature=1.5)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert answers(lm, "fast", do_sample=True, temperature=1.5) == first
+    assert first == answers(lm, "reference", do_sample=True, temperature=1.5)  # the same draws, in order
+    end_early(lm)
+    nucleus = {"do_sample": True, "top_p": 0.7}
+    assert answers(lm, "fast", **nucleus) == answers(lm, "reference", **nucleus)
     assert first != answers(lm, "fast")
     assert answers(lm, "fast", do_sample=True, top_p=1e-9) == answers(lm, "fast")
 
@@ -131,8 +135,7 @@ def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
     assert adapted == answers(lm, "reference") and adapted != plain
 
 
-def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_changes() -> None:
-    from alignrun.training.adapters import LoraSettings, attach, train_only
+def test_held_weights_give_autocast_s_logits_follow_in_place_changes_and_stay_out_of_training() -> None:
 
     lm = chaotic_tiny("bfloat16")
     ids = lm.tokenizer(PROMPTS[2], return_tensors="pt")["input_ids"]
@@ -151,16 +154,8 @@ def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_c
     with torch.inference_mode(), lm.precision():
         assert not torch.equal(lm.model(ids).logits, held)
 
-    attach(lm, ["kind"], LoraSettings(r=4))
-    params = train_only(lm.model, "kind")
-    grads = []
-    for hold in (False, True):
-        lm.model.zero_grad()
-        with lm.precision(hold_weights=hold):
-            loss = lm.model(ids, labels=ids).loss
-        loss.backward()
-        grads.append([p.grad.clone() for p in params])
-    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+    with lm.precision():  # grad on: a training step reads fp32 weights, as under plain autocast
+        assert lm.model.model.layers[0].self_attn.q_proj.weight.dtype == torch.float32
 
 
 def echo(lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: object) -> list[str]:

@@ -1,10 +1,11 @@
 """Linear weights held in bf16 while autocast runs, instead of re-cast at every forward pass.
 
 Autocast casts an fp32 weight to bf16 at every matmul; it keeps the cast only for a leaf that
-requires grad while grad is on. Every weight at inference and the frozen base model under LoRA
-are therefore re-cast at each forward: for SmolLM2 that was 22% of a batch-48 generation's CPU time
-and half of every batch-1 decoding step (bench/generation.py --profile). A held copy has the same
-bf16 values (the same rounding), so results are bit-identical; only the copies go.
+requires grad while grad is on. At inference every weight is therefore re-cast at each forward: for
+SmolLM2 that was 22% of a batch-48 generation's CPU time and half of every batch-1 decoding step
+(bench/generation.py --profile). A held copy has the same bf16 values (the same rounding), so a
+forward's results are bit-identical; only the copies go. Only forwards without grad hold weights
+(generation, scoring, reference log-probs); training steps keep autocast's own casts.
 
 A copy is swapped into its module (``module._parameters``) for the block and the fp32 parameter put
 back on exit, so an embedding tied to ``lm_head`` stays fp32 and the residual stream keeps autocast's
@@ -41,12 +42,16 @@ class HeldWeights:
 
     @contextmanager
     def apply(self, model: Any, dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
-        """Inside the block every fp32 ``nn.Linear`` weight and bias that no gradient flows to is ``dtype``.
+        """Inside the block every fp32 ``nn.Linear`` weight and bias is ``dtype`` — when grad is off.
 
-        With grad on, a parameter that requires grad keeps fp32 (autocast caches its cast itself
-        and its gradient must reach the fp32 master); with grad off, every one is held.
+        With grad on (a training step) nothing is held: code inside a step may read weights
+        directly, e.g. MVA's decorrelation penalty computes each frozen earlier adapter's ``B·A``,
+        and held copies there changed its value (measured: the second and third MVA adapters
+        differed from autocast's, the first, penalty-free, was bit-equal).
         """
-        grad = torch.is_grad_enabled()
+        if torch.is_grad_enabled():
+            yield
+            return
         self._copies = {k: v for k, v in self._copies.items() if v[0]() is not None}  # models gone
         swapped: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
         try:
@@ -55,7 +60,7 @@ class HeldWeights:
                     continue
                 for name in ("weight", "bias"):
                     param = module._parameters.get(name)
-                    if param is None or param.dtype != torch.float32 or (grad and param.requires_grad):
+                    if param is None or param.dtype != torch.float32:
                         continue
                     module._parameters[name] = self._copy(param, dtype)
                     swapped.append((module, name, param))

@@ -4,7 +4,7 @@ transformers' ``DynamicCache`` grows each layer by ``torch.cat`` at every step, 
 cache each time (13% of a batch-48 SmolLM2 generation's CPU time once weights were held in bf16).
 The fast engine knows the final length up front (prompt width + ``max_new_tokens``), so each layer
 here writes into one buffer of that size and hands attention a view of the filled part: the same
-keys and values, no copies. Rows that finish leave by ``batch_select_indices`` as before.
+keys and values, no copies. ``batch_select_indices`` (the cache API's row selection) keeps working.
 
 Models whose layers are not all plain full attention (sliding windows, linear-attention layers) keep
 the ``DynamicCache`` itself; so does a transformers without the layered cache API.

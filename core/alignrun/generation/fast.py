@@ -21,7 +21,7 @@ Decoding follows transformers' ``generate`` with the model's ``generation_config
 repetition penalty, and for sampling temperature → top-k (50 unless set) → top-p, then a multinomial
 draw. A generation_config that asks for anything else (beam search, banned words, n-gram blocking ...)
 is answered by the reference engine, with a warning, so the answers never silently change meaning.
-Greedy answers equal the reference's (tests; bench/generation.py counts them).
+Answers, greedy and sampled, equal the reference's (tests; bench/generation.py counts them).
 """
 
 from __future__ import annotations
