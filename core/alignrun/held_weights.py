@@ -34,7 +34,7 @@ class HeldWeights:
         held = self._copies.get(id(param))
         if held is not None and held[0]() is param and held[1] == param._version and held[2].dtype == dtype:
             return held[2]
-        # outside inference mode: a copy made inside it could not be saved for a later backward
+        # made outside inference mode, so the copy is an ordinary tensor whichever block uses it next
         with torch.inference_mode(False), torch.no_grad():
             copy = torch.nn.Parameter(param.detach().to(dtype), requires_grad=False)
         self._copies[id(param)] = (weakref.ref(param), param._version, copy)
