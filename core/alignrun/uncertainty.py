@@ -1,0 +1,172 @@
+"""Intervals and paired comparisons for per-prompt scores (issue 15's statistics).
+
+A value score is the mean of a scorer's per-prompt scores over 12-16 prompts, so its sampling
+noise (about +-0.1) is as large as most differences between methods. Three estimators:
+
+- :func:`mean_interval`: a seeded bootstrap interval of one score's mean, BCa (bias-corrected and
+  accelerated) by default. Bootstrap intervals run narrow on few prompts: measured coverage of a
+  nominal 95% on skewed (exponential) synthetic scores, 400 trials, was 89% (BCa) / 88% (percentile)
+  at 12 prompts and 94% / 93% at 30; on normal scores at 30 prompts both are within 91-98% (tests).
+- :func:`paired_difference`: two models scored **on the same prompts** are compared prompt by
+  prompt: the interval of the mean per-prompt difference, from a bootstrap that resamples prompts
+  (pairs stay together). Pairing removes the prompt-to-prompt spread both models share, so it can
+  decide a difference two separate intervals overlap on (a test builds one).
+- :func:`noise_aware_front`: Pareto flags that say when a candidate is dominated only within noise.
+
+All resample with :func:`scipy.stats.bootstrap` (scipy comes with causal-learn and is declared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from alignrun.errors import AlignrunError
+from alignrun.pareto import dominates
+
+# per-prompt scores: a list or a 1-d array
+Scores = Sequence[float] | npt.NDArray[np.floating]
+Method = Literal["BCa", "percentile", "basic"]
+Verdict = Literal["better", "worse", "not distinguishable"]
+
+LEVEL = 0.95
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its ``level`` interval ``[lo, hi]``."""
+
+    estimate: float
+    lo: float
+    hi: float
+    level: float = LEVEL
+
+    def to_list(self) -> list[float]:
+        """``[lo, hi]``, as results.json stores an interval."""
+        return [self.lo, self.hi]
+
+
+@dataclass(frozen=True)
+class Difference(Interval):
+    """A paired difference ``a - b`` with its interval and what it lets one say."""
+
+    verdict: Verdict = "not distinguishable"
+
+
+def mean_interval(
+    scores: Scores,
+    seed: int = 0,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    method: Method = "BCa",
+) -> Interval:
+    """The mean of ``scores`` with a seeded bootstrap interval (prompts resampled)."""
+    x = _finite(scores, "scores")
+    if len(x) < 2 or np.ptp(x) == 0:  # no spread to resample: the interval is the point
+        m = float(x.mean())
+        return Interval(m, m, m, level)
+    lo, hi = _bootstrap((x,), _mean, seed, level, resamples, method, paired=False)
+    return Interval(float(x.mean()), lo, hi, level)
+
+
+def paired_difference(
+    a: Scores,
+    b: Scores,
+    seed: int = 0,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    method: Method = "BCa",
+) -> Difference:
+    """Mean of ``a[i] - b[i]`` over prompts ``i`` with a paired bootstrap interval and a verdict:
+    ``better`` (``a`` above ``b``: the interval lies above 0), ``worse``, or ``not distinguishable``."""
+    x, y = _finite(a, "a"), _finite(b, "b")
+    if len(x) != len(y):
+        raise AlignrunError(f"a paired comparison needs scores on the same prompts: {len(x)} vs {len(y)}")
+    d = x - y
+    estimate = float(d.mean())
+    if len(d) < 2 or np.ptp(d) == 0:
+        lo = hi = estimate
+    else:
+        lo, hi = _bootstrap((x, y), _mean_difference, seed, level, resamples, method, paired=True)
+    verdict: Verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
+    return Difference(estimate, lo, hi, level, verdict)
+
+
+def noise_aware_front(
+    per_prompt: Sequence[Sequence[Scores]] | npt.NDArray[np.floating], seed: int = 0, level: float = LEVEL
+) -> list[str]:
+    """Flag each candidate ``front``, ``dominated`` or ``dominated within noise``.
+
+    ``per_prompt[c][v]``: candidate ``c``'s per-prompt scores on value ``v`` (the same prompts for
+    every candidate). A candidate is ``dominated`` when another candidate's mean scores dominate it
+    and the difference is decided: no value is significantly worse for the dominator and at least
+    one is significantly better (paired intervals). Dominated on the means only, it is
+    ``dominated within noise``: its place behind the front may be sampling luck.
+    """
+    means = [[float(np.mean(v)) for v in c] for c in per_prompt]
+    flags = []
+    for i, point in enumerate(means):
+        dominators = [j for j, other in enumerate(means) if j != i and dominates(other, point)]
+        if not dominators:
+            flags.append("front")
+            continue
+        decided = False
+        for j in dominators:
+            verdicts = [
+                paired_difference(per_prompt[j][v], per_prompt[i][v], seed, level).verdict
+                for v in range(len(point))
+            ]
+            if "worse" not in verdicts and "better" in verdicts:
+                decided = True
+                break
+        flags.append("dominated" if decided else "dominated within noise")
+    return flags
+
+
+def _finite(values: Scores, name: str) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or len(x) == 0:
+        raise AlignrunError(f"{name}: expected a non-empty list of per-prompt scores")
+    if not np.isfinite(x).all():
+        raise AlignrunError(f"{name}: per-prompt scores must be finite")
+    return x
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x - y, axis=axis)
+
+
+def _bootstrap(
+    data: tuple[np.ndarray, ...],
+    statistic: object,
+    seed: int,
+    level: float,
+    resamples: int,
+    method: Method,
+    paired: bool,
+) -> tuple[float, float]:
+    from scipy.stats import bootstrap  # scipy costs ~0.5 s to import: only when an interval is asked for
+
+    result = bootstrap(
+        data,
+        statistic,
+        n_resamples=resamples,
+        confidence_level=level,
+        method=method,
+        paired=paired,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    lo, hi = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa degenerates on near-constant data
+        return _bootstrap(data, statistic, seed, level, resamples, "percentile", paired)
+    return lo, hi

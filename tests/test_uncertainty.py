@@ -1,0 +1,75 @@
+"""Intervals and paired comparisons (alignrun.uncertainty) on synthetic scores with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alignrun.errors import AlignrunError
+from alignrun.uncertainty import mean_interval, noise_aware_front, paired_difference
+
+
+@pytest.mark.parametrize("method", ["BCa", "percentile"])
+def test_mean_interval_covers_the_true_mean_about_95_percent(method: str) -> None:
+    rng = np.random.default_rng(0)
+    trials, hits = 400, 0
+    for seed in range(trials):
+        scores = rng.normal(0.2, 0.4, size=30)  # the spread of real per-prompt scores
+        iv = mean_interval(scores, seed=seed, resamples=999, method=method)  # type: ignore[arg-type]
+        assert iv.lo <= iv.estimate <= iv.hi
+        hits += iv.lo <= 0.2 <= iv.hi
+    # 400 trials: a true 95% lands in [0.925, 0.975] with ~95% probability; bootstrap runs a bit narrow
+    assert 0.91 <= hits / trials <= 0.98
+
+
+def test_mean_interval_is_seeded_and_shrinks_with_more_prompts() -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.normal(0, 1, size=200)
+    assert mean_interval(scores[:20], seed=3) == mean_interval(scores[:20], seed=3)
+    narrow, wide = mean_interval(scores, seed=0), mean_interval(scores[:20], seed=0)
+    assert narrow.hi - narrow.lo < wide.hi - wide.lo
+    assert mean_interval([0.5, 0.5, 0.5]).to_list() == [0.5, 0.5]
+
+
+def test_paired_difference_detects_a_known_shift_and_not_a_null_one() -> None:
+    rng = np.random.default_rng(2)
+    false_positives, misses, trials = 0, 0, 200
+    for seed in range(trials):
+        prompt = rng.normal(0, 1, size=16)  # prompt difficulty, shared by both models
+        base = prompt + rng.normal(0, 0.1, size=16)
+        shifted = prompt + 0.3 + rng.normal(0, 0.1, size=16)
+        same = prompt + rng.normal(0, 0.1, size=16)
+        misses += paired_difference(shifted, base, seed=seed, resamples=999).verdict != "better"
+        false_positives += paired_difference(same, base, seed=seed, resamples=999).verdict != (
+            "not distinguishable"
+        )
+    assert misses == 0
+    assert false_positives / trials <= 0.09  # nominal 5%, bootstrap intervals run slightly narrow
+    down = paired_difference(base, shifted)
+    assert down.verdict == "worse" and down.hi < 0
+    # unpaired, the shared prompt spread (sd 1) hides the same 0.3 shift
+    a, b = mean_interval(shifted), mean_interval(base)
+    assert a.lo < b.hi
+
+
+def test_paired_difference_refuses_unpaired_or_bad_input() -> None:
+    with pytest.raises(AlignrunError, match="same prompts"):
+        paired_difference([1, 2, 3], [1, 2])
+    with pytest.raises(AlignrunError, match="finite"):
+        mean_interval([1.0, float("nan")])
+    with pytest.raises(AlignrunError, match="non-empty"):
+        mean_interval([])
+
+
+def test_noise_aware_front_on_a_constructed_example() -> None:
+    rng = np.random.default_rng(4)
+    best = rng.normal(0, 1, size=(2, 40))  # two values, 40 prompts each
+    wobble = np.tile([0.3, -0.3], 20)  # mean exactly 0: moves prompts, not the mean
+    candidates = [
+        best,  # front: dominates the rest
+        best - 0.5 + rng.normal(0, 0.05, size=(2, 40)),  # far behind in both: decidedly dominated
+        best - 0.01 + wobble,  # behind on both means by 0.01, with per-prompt noise of 0.3
+        best + np.array([[1.0], [-1.0]]),  # best on value 0: on the front
+    ]
+    flags = noise_aware_front(candidates)
+    assert flags == ["front", "dominated", "dominated within noise", "front"]
