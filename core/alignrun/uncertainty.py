@@ -47,7 +47,7 @@ class Interval:
     level: float = LEVEL
 
     def to_list(self) -> list[float]:
-        """``[lo, hi]``, as results.json stores an interval."""
+        """``[lo, hi]``: the form the planned ``scores_ci`` of results.json takes (issue 15)."""
         return [self.lo, self.hi]
 
 
