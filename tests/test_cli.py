@@ -92,7 +92,7 @@ def test_multirun_writes_sweep_summary(tmp_path: Path) -> None:
     assert all("+method=none" in job["overrides"] for job in summary["jobs"])
     assert (tmp_path / "S" / "report.md").read_text().count("| +method") == 0  # overrides in code spans
     assert "`+method=none" in (tmp_path / "S" / "report.md").read_text()
-    assert (tmp_path / "S" / "summary.png").stat().st_size > 1000
+    assert (tmp_path / "S" / "comparison.png").stat().st_size > 1000
 
 
 def test_steering_from_the_command_line(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path
     smoke_cfg.steering = {"_target_": "alignrun.steering.SystemPrompt", "text": "Be kind."}
     spy = Spy()
     run_job(smoke_cfg, tmp_path, _pm_with(spy))
-    assert seen == ["Be kind."]
+    assert seen == [None, "Be kind."]  # the base model (before/after comparison) unsteered, then steered
     assert spy.lm.system_prompt is None  # removed on exit
 
 

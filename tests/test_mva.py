@@ -153,7 +153,7 @@ def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
     ]
     assert all(isinstance(j["hypervolume"], float) for j in summary["jobs"])
     assert "hypervolume" in (tmp_path / "M" / "report.md").read_text()
-    assert (tmp_path / "M" / "summary.png").exists()
+    assert (tmp_path / "M" / "comparison.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""pareto.png, its baselines, and the sweep summary's hypervolume panel."""
+"""pareto.png, its baselines, and the sweep comparison's fronts panel."""
 
 from __future__ import annotations
 
@@ -152,16 +152,18 @@ def _fake_sweep(sweep: Path, hypervolumes: list[float | None]) -> None:
         job = sweep / str(i)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(f"- +method=mva\n- method.alpha={i}\n")
-        results: dict[str, Any] = {
+        scores = {"helpful": 0.1 * i, "harmless": -0.2}
+        results: dict[str, Any] = {  # an older results.json: no intervals, no samples.jsonl
             "method": "mva",
             "model": "tiny",
-            "scores": {"helpful": 0.1 * i, "harmless": -0.2},
+            "scores": scores,
             "hypervolume": hv,
+            "candidates": [] if hv is None else [{"scores": scores, "pareto": True}],
         }
         (job / "results.json").write_text(json.dumps(results))
 
 
-def test_sweep_summary_adds_a_hypervolume_panel(tmp_path: Path) -> None:
+def test_sweep_comparison_adds_a_front_panel(tmp_path: Path) -> None:
     shapes = {}
     sweeps: dict[str, list[float | None]] = {"plain": [None, None, None], "hv": [1.5, None, 2.25]}
     for name, hvs in sweeps.items():
@@ -169,5 +171,7 @@ def test_sweep_summary_adds_a_hypervolume_panel(tmp_path: Path) -> None:
         SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / name)}}}))
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert [job["hypervolume"] for job in summary["jobs"]] == hvs
-        shapes[name] = _image_shape(tmp_path / name / "summary.png")
-    assert shapes["hv"][1] > shapes["plain"][1]  # the same scores panel plus the hypervolume one
+        assert summary["baseline"] is None  # no `none` job: no verdicts, and the report says how to get them
+        assert "hydra.callbacks.sweep_summary.baseline" in (tmp_path / name / "report.md").read_text()
+        shapes[name] = _image_shape(tmp_path / name / "comparison.png")
+    assert shapes["hv"][1] > shapes["plain"][1]  # the same scores panel plus the fronts'

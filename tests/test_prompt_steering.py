@@ -65,7 +65,9 @@ def test_chosen_prompt_replaces_steering_in_the_final_evaluation(tmp_path: Path)
     )
     run_job(cfg, tmp_path, pm)
     result = json.loads((tmp_path / "steering.json").read_text())
-    assert seen == [result["chosen_text"]]  # the chosen prompt alone, not on top of steering.target's
+    # the base model before the method (unsteered), then the chosen prompt alone, not on top of
+    # steering.target's
+    assert seen == [None, result["chosen_text"]]
 
 
 def test_a_given_graph_predicts_the_side_effects(tmp_path: Path) -> None:
@@ -81,18 +83,24 @@ def test_a_given_graph_predicts_the_side_effects(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "graph.json").exists()  # nothing learnt here
 
 
+def test_the_default_target_is_the_runs_first_value() -> None:
+    from alignrun.config import compose
+
+    assert compose(["+method=prompt_steering", "values=[harmless,helpful]"]).steering.target == "harmless"
+    assert compose(["+method=prompt_steering", "steering.target=power"]).steering.target == "power"
+
+
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        (None, "missing required setting: steering.target"),
         ("steering.target=kindness", "steering.target 'kindness' is not a value"),
         ("steering=system_prompt", "searches from steering=value_prompt"),
         ("method.graph=/nonexistent/run", "no value graph at"),
     ],
 )
-def test_bad_settings_are_one_line(tmp_path: Path, override: str | None, needle: str) -> None:
-    target = [] if override is None or override.startswith("steering") else ["steering.target=benevolence"]
-    extra = [override] if override else []
+def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -> None:
+    target = [] if override.startswith("steering") else ["steering.target=benevolence"]
+    extra = [override]
     if override == "steering=system_prompt":
         extra.append("steering.text=hello")
     res = run_cli(

@@ -116,8 +116,13 @@ def _task(cfg: DictConfig) -> None:
 
     from alignrun.loop import run_job
 
+    out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        run_job(cfg, Path(HydraConfig.get().runtime.output_dir))
+        run_job(cfg, out)
+        if (
+            int(os.environ.get("RANK", "0")) == 0
+        ):  # say where the results are: a newcomer had to hunt for them
+            print(f"alignrun: run dir {out}\nalignrun: report  {out / 'report.md'}", flush=True)
     except Exception as exc:
         err = user_error(exc)
         if err is not None:

@@ -84,6 +84,20 @@ class AlignrunSchema:
 ConfigStore.instance().store(name=SCHEMA_NAME, node=AlignrunSchema)
 
 
+def _first_value(values: Any) -> str:
+    """``${alignrun.first_value:${values}}``: the name of the run's first value (a steering target's
+    default, so ``-m +method=none,dpo,prompt_steering values=[a,b]`` needs no per-method target)."""
+    names = list(values or {})
+    if not names:
+        raise AlignrunError(
+            "the run has no values to take a default steering target from; set steering.target"
+        )
+    return str(names[0])
+
+
+OmegaConf.register_new_resolver("alignrun.first_value", _first_value, replace=True)
+
+
 class AlignrunSearchPathPlugin(SearchPathPlugin):
     """Appends every plugin's ``alignrun_config_searchpath`` to Hydra's search path.
 

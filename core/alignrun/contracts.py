@@ -80,12 +80,20 @@ class Intervention(Protocol):
 
 @dataclass
 class Candidate:
-    """One model of a set a method produced (a soup mixture, an MVA extrapolation)."""
+    """One model of a set a method produced (a soup mixture, an MVA extrapolation).
+
+    ``per_prompt``: value -> the per-prompt scores behind ``scores`` (``Evaluation.per_prompt``),
+    every candidate on the same prompts; from them the loop gives each candidate intervals, a
+    noise-aware front flag and a paired difference against the base model. ``front`` is that
+    flag: ``front``, ``dominated`` or ``dominated within noise`` (set by the loop).
+    """
 
     weights: dict[str, float]
     scores: dict[str, float] = field(default_factory=dict)
     pareto: bool = False
     path: str | None = None
+    per_prompt: dict[str, list[float]] = field(default_factory=dict)
+    front: str | None = None
 
 
 @dataclass
@@ -118,7 +126,9 @@ class Method(Protocol):
 
     A method may also have ``needs: tuple[str, ...]``, the materials it cannot run without; with
     ``"preference_data"`` in it, the core loop derives on-policy pairs for values that have none
-    (``derive.pairs=auto``).
+    (``derive.pairs=auto``). ``changes_model = False`` says ``fit`` returns the model as it is (the
+    ``none`` method): the loop then skips measuring the base model before ``fit`` for the
+    before/after comparison.
     """
 
     def fit(self, run: Run) -> MethodResult:

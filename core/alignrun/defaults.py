@@ -13,7 +13,7 @@ from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from alignrun.contracts import Method, MethodResult, Run
-    from alignrun.evaluation import Generations
+    from alignrun.evaluation import Generations, Measured
     from alignrun.lm import LM
 
 
@@ -30,13 +30,14 @@ def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str]:
 
 
 @hookimpl(trylast=True)
-def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, float]:
+def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, Measured]:
     from alignrun.evaluation import PROFILE_PREFIX, score_values
 
-    metrics = score_values(run.values, generations)
+    metrics: dict[str, Measured] = dict(score_values(run.values, generations))
     if run.profiler is not None:
         profile = run.profiler.measure(lm)
-        metrics.update({PROFILE_PREFIX + k: v for k, v in profile.scores.items()})
+        intervals = profile.intervals(int(run.cfg.seed))
+        metrics.update({PROFILE_PREFIX + k: intervals.get(k, v) for k, v in profile.scores.items()})
         if run.is_main_process:
             write_jsonl(run.output_dir / "profile.jsonl", profile.details)
     return metrics

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from alignrun.errors import AlignrunError
+from alignrun.uncertainty import Interval, mean_interval
 
 if TYPE_CHECKING:
     from alignrun.contracts import Intervention, Run, Value
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 SCORE_PREFIX = "score/"
 PROFILE_PREFIX = "profile/"
+TOKENS_PER_S = "generation/tokens_per_s"  # answer tokens per second of the eval generation
 
 
 @dataclass(frozen=True)
@@ -30,51 +33,81 @@ class Generations:
     responses: list[str]
 
 
+# What an ``alignrun_evaluate`` implementation may return per key: a number, per-item scores
+# (the core takes their mean and a bootstrap interval over items), or an estimate that already
+# carries its interval (a value profile, whose score is not a plain mean).
+Measured = float | Sequence[float] | Interval
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What ``alignrun_evaluate`` returned, split by key prefix.
 
     ``score/<value>`` -> ``scores`` (higher = more aligned), ``profile/<value>`` ->
     ``value_profile`` (questionnaire scores in [-1, 1]; None when nothing measured one),
-    anything else -> ``metrics``.
+    anything else -> ``metrics``. ``intervals`` (same keys, with their prefix) holds the 95%
+    interval of every key that came with per-item scores or an interval; ``per_item`` the per-item
+    scores themselves (for ``score/<value>``: one per eval prompt, in prompt order);
+    ``generations`` the prompts and answers they were computed from.
     """
 
     scores: dict[str, float]
     metrics: dict[str, float]
     value_profile: dict[str, float] | None = None
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    per_item: dict[str, list[float]] = field(default_factory=dict)
+    generations: dict[str, Generations] = field(default_factory=dict)
+
+    def _strip(self, prefix: str) -> dict[str, Interval]:
+        return {k[len(prefix) :]: v for k, v in self.intervals.items() if k.startswith(prefix)}
+
+    @property
+    def scores_ci(self) -> dict[str, Interval]:
+        """Value -> the interval of its score (values whose scorer gave per-prompt scores)."""
+        return self._strip(SCORE_PREFIX)
+
+    @property
+    def profile_ci(self) -> dict[str, Interval]:
+        return self._strip(PROFILE_PREFIX)
+
+    @property
+    def per_prompt(self) -> dict[str, list[float]]:
+        """Value -> its per-prompt scores, in the order of its eval prompts."""
+        return {k[len(SCORE_PREFIX) :]: v for k, v in self.per_item.items() if k.startswith(SCORE_PREFIX)}
 
 
-def merge_metrics(parts: Iterable[Mapping[str, float] | None]) -> dict[str, float]:
+def merge_metrics(parts: Iterable[Mapping[str, Measured] | None]) -> dict[str, Measured]:
     """Merge the dicts returned by ``alignrun_evaluate`` implementations.
 
     Raises:
         AlignrunError: two implementations returned the same key.
     """
-    merged: dict[str, float] = {}
+    merged: dict[str, Measured] = {}
     for part in parts:
         for key, value in (part or {}).items():
             if key in merged:
                 raise AlignrunError(f"two alignrun_evaluate implementations both returned metric '{key}'")
-            merged[key] = float(value)
+            merged[key] = value
     return merged
 
 
-def score_values(values: Mapping[str, Value], generations: Mapping[str, Generations]) -> dict[str, float]:
-    """Mean scorer score of each value's responses, as ``score/<value>`` (the core default)."""
-    out: dict[str, float] = {}
+def score_values(
+    values: Mapping[str, Value], generations: Mapping[str, Generations]
+) -> dict[str, list[float]]:
+    """Each value's per-prompt scorer scores, as ``score/<value>`` (the core default)."""
+    out: dict[str, list[float]] = {}
     for name, gen in generations.items():
         scorer = values[name].scorer
         if scorer is None or not gen.responses:
             continue
-        scores = scorer.score(gen.prompts, gen.responses)
+        scores = [float(x) for x in scorer.score(gen.prompts, gen.responses)]
         if len(scores) != len(gen.responses):
             raise AlignrunError(
                 f"scorer of value '{name}' returned {len(scores)} scores for {len(gen.responses)} responses"
             )
-        mean = sum(scores) / len(scores)
-        if not math.isfinite(mean):
+        if not all(math.isfinite(x) for x in scores):
             raise AlignrunError(f"scorer of value '{name}' returned a non-finite score")
-        out[SCORE_PREFIX + name] = mean
+        out[SCORE_PREFIX + name] = scores
     return out
 
 
@@ -104,7 +137,9 @@ def evaluate(
         steered = lm
         for intervention in interventions:
             steered = stack.enter_context(intervention.apply(steered))
+        t = time.perf_counter()
         responses = run.hook.alignrun_generate(run=run, lm=steered, prompts=prompts) if prompts else []
+        seconds = time.perf_counter() - t
         if len(responses) != len(prompts):
             raise AlignrunError(
                 f"alignrun_generate returned {len(responses)} responses for {len(prompts)} prompts"
@@ -116,12 +151,43 @@ def evaluate(
             generations[n] = Generations(prompts[start : start + k], list(responses[start : start + k]))
             start += k
         merged = merge_metrics(run.hook.alignrun_evaluate(run=run, lm=steered, generations=generations))
-    return split_metrics(merged)
+    if responses and seconds > 0:  # the cost of steering shows as generation speed vs the base
+        tokens = sum(len(ids) for ids in lm.tokenizer(list(responses), add_special_tokens=False)["input_ids"])
+        merged.setdefault(TOKENS_PER_S, tokens / seconds)
+    return split_metrics(merged, int(run.cfg.seed), generations)
 
 
-def split_metrics(merged: Mapping[str, float]) -> Evaluation:
-    """Split merged evaluate metrics by their ``score/`` and ``profile/`` prefixes."""
-    scores = {k[len(SCORE_PREFIX) :]: v for k, v in merged.items() if k.startswith(SCORE_PREFIX)}
-    profile = {k[len(PROFILE_PREFIX) :]: v for k, v in merged.items() if k.startswith(PROFILE_PREFIX)}
-    metrics = {k: v for k, v in merged.items() if not k.startswith((SCORE_PREFIX, PROFILE_PREFIX))}
-    return Evaluation(scores=scores, metrics=metrics, value_profile=profile or None)
+def split_metrics(
+    merged: Mapping[str, Measured], seed: int = 0, generations: Mapping[str, Generations] | None = None
+) -> Evaluation:
+    """Reduce merged evaluate metrics to numbers with intervals and split them by key prefix.
+
+    Per-item scores become their mean with a seeded bootstrap interval (``mean_interval``).
+    """
+    values: dict[str, float] = {}
+    intervals: dict[str, Interval] = {}
+    per_item: dict[str, list[float]] = {}
+    for key, measured in merged.items():
+        if isinstance(measured, Interval):
+            values[key], intervals[key] = measured.estimate, measured
+        elif isinstance(measured, Sequence):
+            if not measured:
+                continue  # nothing was scored: no score rather than a mean of nothing
+            items = [float(x) for x in measured]
+            intervals[key] = mean_interval(items, seed)
+            values[key], per_item[key] = intervals[key].estimate, items
+        else:
+            values[key] = float(measured)
+        if not math.isfinite(values[key]):
+            raise AlignrunError(f"alignrun_evaluate returned a non-finite '{key}'")
+    scores = {k[len(SCORE_PREFIX) :]: v for k, v in values.items() if k.startswith(SCORE_PREFIX)}
+    profile = {k[len(PROFILE_PREFIX) :]: v for k, v in values.items() if k.startswith(PROFILE_PREFIX)}
+    metrics = {k: v for k, v in values.items() if not k.startswith((SCORE_PREFIX, PROFILE_PREFIX))}
+    return Evaluation(
+        scores=scores,
+        metrics=metrics,
+        value_profile=profile or None,
+        intervals=intervals,
+        per_item=per_item,
+        generations=dict(generations or {}),
+    )

@@ -11,7 +11,7 @@ close to it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -25,6 +25,20 @@ def distinct_2(text: str) -> float | None:
     return len(set(bigrams)) / len(bigrams) if bigrams else None
 
 
+def mean_words(texts: Sequence[str]) -> float:
+    return sum(len(t.split()) for t in texts) / len(texts) if texts else 0.0
+
+
+def fluency(answers: Sequence[str], normal: Sequence[str] | float) -> float:
+    """Mean distinct-2 of ``answers`` × ``min(1, mean words / normal mean words)``.
+
+    ``normal``: the unsteered answers whose length is normal, or that mean word count.
+    """
+    words = normal if isinstance(normal, float | int) else mean_words(normal)
+    scores = [d if d is not None else 0.0 for d in map(distinct_2, answers)]
+    return sum(scores) / len(scores) * min(1.0, mean_words(answers) / (words or 1.0))
+
+
 def setting_fluency(details: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Per steering setting of ``samples.collect``'s details, the fluency of its answers (see above).
 
@@ -35,10 +49,6 @@ def setting_fluency(details: Iterable[Mapping[str, Any]]) -> dict[str, float]:
         for item in sample["details"]:
             if "answer" in item:
                 answers.setdefault(sample["setting"], []).append(item["answer"])
-    words = {s: sum(len(a.split()) for a in texts) / len(texts) for s, texts in answers.items()}
+    words = {s: mean_words(texts) for s, texts in answers.items()}
     normal = words.get(BASELINE) or max(words.values(), default=1.0) or 1.0
-    out = {}
-    for setting, texts in answers.items():
-        scores = [d if d is not None else 0.0 for d in map(distinct_2, texts)]
-        out[setting] = sum(scores) / len(scores) * min(1.0, words[setting] / normal)
-    return out
+    return {setting: fluency(texts, normal) for setting, texts in answers.items()}

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from alignrun.contracts import Method, MethodResult, Run
-    from alignrun.evaluation import Generations
+    from alignrun.evaluation import Generations, Measured
     from alignrun.lm import LM
 
 hookspec = pluggy.HookspecMarker("alignrun")
@@ -136,12 +136,15 @@ def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str] | None:
 
 
 @hookspec
-def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, float] | None:
+def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, Measured] | None:
     """Return metrics for ``lm``; every implementation's dict is merged (a duplicate key is an error).
 
     Keys ``score/<value>`` become ``results.json`` ``scores`` (higher = more aligned),
     ``profile/<value>`` its ``value_profile`` (questionnaire scores in [-1, 1]); other keys
-    land in ``metrics``. The core default scores each value's responses with its scorer.
+    land in ``metrics``. A value is a float, a list of per-item scores (one per prompt, in the
+    order of ``generations``: their mean is the metric and a bootstrap over items its interval)
+    or an ``alignrun.uncertainty.Interval``. The core default returns each value's per-prompt
+    scorer scores and the value profile with its interval.
     Steering is applied to ``lm`` while this is called.
 
     Args:

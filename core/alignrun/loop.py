@@ -10,7 +10,8 @@ import logging
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from alignrun.errors import AlignrunError
 from alignrun.generation import engine
 from alignrun.models.adapter import build_lm
 from alignrun.plugins import get_plugin_manager
+from alignrun.steering import NoSteering
 
 log = logging.getLogger("alignrun")
 
@@ -111,9 +113,10 @@ def run_job(
     Raises:
         AlignrunError: bad config or data (a one-line message; the CLI exits non-zero).
     """
-    from alignrun.evaluation import evaluate
+    from alignrun.eval_samples import sample_rows
+    from alignrun.evaluation import Evaluation, evaluate
     from alignrun.plots import load_baselines
-    from alignrun.results import build_results, finish_candidates, write_results
+    from alignrun.results import build_results, finish_candidates, summarise_uncertainty, write_results
 
     check_config(cfg)
     # read now, not when plotting: a mistyped path must fail before any training or output
@@ -140,6 +143,13 @@ def run_job(
         timings["build"] = time.perf_counter() - start
         pm.hook.alignrun_run_start(run=run)
 
+        base: Evaluation | None = None
+        if changes_model(run):  # the untouched model's answers: "before" for paired comparisons
+            t = time.perf_counter()
+            with preserved_rng():  # generation reseeds torch: the method must start where it would have
+                base = evaluate(run, run.lm, [], profile=False)
+            timings["base"] = time.perf_counter() - t
+
         t = time.perf_counter()
         outcome = pm.hook.alignrun_run_method(run=run, method=run.method)
         if not isinstance(outcome, MethodResult):
@@ -158,6 +168,9 @@ def run_job(
         names = list(run.values)
         reference = float(cfg.results.hypervolume_reference)
         hv = finish_candidates(outcome.candidates, names, reference)
+        uncertainty = summarise_uncertainty(
+            evaluation, base, outcome.candidates, names, reference, int(cfg.seed)
+        )
         if outcome.candidates and run.is_main_process:
             _plot_candidates(out, names, outcome, baselines)
         run.log({f"eval/{k}": v for k, v in evaluation.scores.items()})
@@ -170,13 +183,18 @@ def run_job(
             candidates=outcome.candidates,
             hypervolume=hv,
             value_profile=evaluation.value_profile,
-            metrics={**outcome.metrics, **evaluation.metrics},
+            metrics={
+                **outcome.metrics,
+                **evaluation.metrics,
+                **({f"base/{k}": v for k, v in base.metrics.items()} if base else {}),
+            },
             timings=timings,
             derived=run.derived,
             verdicts=verdicts(run),
+            uncertainty=uncertainty,
         )
         if run.is_main_process:
-            write_results(out, summary, reference, outcome.artefacts)
+            write_results(out, summary, reference, outcome.artefacts, sample_rows(evaluation, base))
         results = summary  # only once written: run_finish sees results or an error, not both
         return results
     except BaseException as exc:
@@ -186,9 +204,31 @@ def run_job(
         pm.hook.alignrun_run_finish(run=run, results=results, error=error)
 
 
+def changes_model(run: Run) -> bool:
+    """Whether the final model can differ from the base: a method that may train or steer
+    (``changes_model = False`` on the method says it returns the model as it is) or ``steering=``."""
+    return bool(getattr(run.method, "changes_model", True)) or not isinstance(run.steering, NoSteering)
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Python's, NumPy's and torch's random states are as before the block when it ends."""
+    import numpy as np
+    import torch
+
+    py, nps = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(nps)
+
+
 def verdicts(run: Run) -> dict[str, dict[str, Any]]:
-    """Per value: which judge made its training material, which scorer evaluated it, circular or not."""
-    from alignrun.derive.scorer import describe_scorer
+    """Per value: which judge made its training material, which scorer evaluated it (and its
+    score range), circular or not."""
+    from alignrun.derive.scorer import describe_scorer, scorer_range
 
     out = {}
     for name, value in run.values.items():
@@ -197,7 +237,12 @@ def verdicts(run: Run) -> dict[str, dict[str, Any]]:
         judge = run.judges.get(name)
         j, e = describe_scorer(judge), describe_scorer(value.scorer)
         same = judge is value.scorer or {**j, "role": ""} == {**e, "role": ""}
-        out[name] = {"judge": j if judged else None, "evaluator": e, "circular": judged and same}
+        out[name] = {
+            "judge": j if judged else None,
+            "evaluator": e,
+            "circular": judged and same,
+            "range": scorer_range(value.scorer),
+        }
     return out
 
 

@@ -1,4 +1,4 @@
-"""``results.json`` (the contract of DESIGN.md §4) and the run's ``report.md``."""
+"""``results.json`` (the contract in docs/results.md) and the run's ``report.md``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,25 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alignrun.atomic import atomic_write_text
+from alignrun.atomic import atomic_write_text, write_jsonl
 from alignrun.contracts import Candidate
 from alignrun.errors import AlignrunError
+from alignrun.eval_samples import examples
 from alignrun.pareto import hypervolume, pareto_mask
+from alignrun.uncertainty import (
+    LEVEL,
+    RESAMPLES,
+    Difference,
+    hypervolume_interval,
+    mean_interval,
+    noise_aware_front,
+    paired_difference,
+)
+
+if TYPE_CHECKING:
+    from alignrun.evaluation import Evaluation
 
 RESULT_KEYS = (
     "method",
@@ -25,7 +38,14 @@ RESULT_KEYS = (
     "timings",
     "derived",
     "verdicts",
+    "scores_ci",
+    "value_profile_ci",
+    "metrics_ci",
+    "vs_base",
+    "hypervolume_ci",
+    "uncertainty",
 )
+UNCERTAINTY_KEYS = RESULT_KEYS[RESULT_KEYS.index("scores_ci") :]
 
 
 def finish_candidates(candidates: list[Candidate], values: Sequence[str], reference: float) -> float | None:
@@ -45,6 +65,75 @@ def finish_candidates(candidates: list[Candidate], values: Sequence[str], refere
     return hypervolume(points, [reference] * len(values))
 
 
+def difference_record(d: Difference) -> dict[str, Any]:
+    """A paired difference as results.json stores it."""
+    return {"difference": d.estimate, "ci": d.to_list(), "verdict": d.verdict}
+
+
+def summarise_uncertainty(
+    final: Evaluation,
+    base: Evaluation | None,
+    candidates: list[Candidate],
+    values: Sequence[str],
+    reference: float,
+    seed: int,
+) -> dict[str, Any]:
+    """The uncertainty keys of results.json (``UNCERTAINTY_KEYS``) plus ``candidates``: per
+    candidate its ``scores_ci`` and ``vs_base``. Sets each candidate's noise-aware ``front`` flag.
+
+    ``vs_base``: the final model minus the base model (measured before the method ran, without
+    steering) per prompt, by a paired bootstrap, since both answered the same prompts. A candidate
+    is scored on the first ``k`` eval prompts, so it pairs with the base's first ``k``.
+    """
+    final_pp = final.per_prompt
+    base_pp = base.per_prompt if base is not None else {}
+
+    def vs_base(per_prompt: dict[str, list[float]]) -> dict[str, Any]:
+        out = {}
+        for v in values:
+            a, b = per_prompt.get(v), base_pp.get(v)
+            if a and b and len(b) >= len(a):
+                out[v] = difference_record(paired_difference(a, b[: len(a)], seed))
+        return out
+
+    per_candidate = []
+    for c in candidates:
+        per_candidate.append(
+            {
+                "scores_ci": {v: mean_interval(c.per_prompt[v], seed).to_list() for v in c.per_prompt},
+                "vs_base": vs_base(c.per_prompt),
+            }
+        )
+    hv_ci = None
+    comparable = (
+        bool(candidates)
+        and all(v in c.per_prompt for c in candidates for v in values)
+        and all(len({len(c.per_prompt[v]) for c in candidates}) == 1 for v in values)
+    )
+    if comparable:
+        grid = [[c.per_prompt[v] for v in values] for c in candidates]
+        for c, flag in zip(candidates, noise_aware_front(grid, seed), strict=True):
+            c.front = flag
+        hv_ci = hypervolume_interval(grid, [reference] * len(values), seed).to_list()
+    prompts = {v: len(final_pp[v]) for v in values if v in final_pp}
+    return {
+        "scores_ci": {v: iv.to_list() for v, iv in final.scores_ci.items()},
+        "value_profile_ci": {v: iv.to_list() for v, iv in final.profile_ci.items()} or None,
+        "metrics_ci": {k: iv.to_list() for k, iv in final.intervals.items() if k in final.metrics},
+        "vs_base": vs_base(final_pp),
+        "hypervolume_ci": hv_ci,
+        "uncertainty": {
+            "level": LEVEL,
+            "interval": f"BCa bootstrap over prompts, {RESAMPLES} resamples, seed {seed}",
+            "paired": "paired bootstrap of per-prompt differences (same prompts, same resample)",
+            "hypervolume": "percentile bootstrap over prompts, candidates resampled together",
+            "prompts": prompts,
+            "base": "the model before the method, without steering" if base is not None else None,
+        },
+        "candidates": per_candidate,
+    }
+
+
 def build_results(
     *,
     method: str,
@@ -58,20 +147,27 @@ def build_results(
     timings: dict[str, float],
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
+    uncertainty: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``results.json`` dict, keys in contract order.
 
     ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
-    and whether they are the same (``circular``).
+    and whether they are the same (``circular``); ``uncertainty``: :func:`summarise_uncertainty`'s
+    dict (None: no intervals, e.g. a plugin's own results).
     """
+    extra = dict(uncertainty or {})
+    per_candidate = extra.pop("candidates", None) or [{} for _ in candidates]
     return {
         "method": method,
         "model": model,
         "values": list(values),
         "scores": {v: float(scores[v]) for v in values if v in scores},
         "candidates": [
-            {"weights": c.weights, "scores": c.scores, "pareto": c.pareto, "path": c.path} for c in candidates
+            {"weights": c.weights, "scores": c.scores, "pareto": c.pareto, "path": c.path}
+            | ({"front": c.front} if c.front else {})
+            | more
+            for c, more in zip(candidates, per_candidate, strict=True)
         ],
         "hypervolume": hypervolume,
         "value_profile": value_profile,
@@ -79,15 +175,22 @@ def build_results(
         "timings": timings,
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
+        **{k: extra.get(k) for k in UNCERTAINTY_KEYS},
     }
 
 
 def write_results(
-    output_dir: Path, results: dict[str, Any], reference: float, artefacts: dict[str, str] | None = None
+    output_dir: Path,
+    results: dict[str, Any],
+    reference: float,
+    artefacts: dict[str, str] | None = None,
+    samples: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Write ``results.json`` and ``report.md`` atomically."""
+    """Write ``samples.jsonl`` (when there are samples), ``results.json`` and ``report.md`` atomically."""
+    if samples:
+        write_jsonl(output_dir / "samples.jsonl", samples)
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2, allow_nan=False) + "\n")
-    atomic_write_text(output_dir / "report.md", render_report(results, reference, artefacts or {}))
+    atomic_write_text(output_dir / "report.md", render_report(results, reference, artefacts or {}, samples))
 
 
 def _f(x: float | None) -> str:
@@ -142,40 +245,138 @@ def _judge(d: dict[str, Any]) -> str:
     return f"`{d.get('kind')}`"
 
 
-def render_report(results: dict[str, Any], reference: float, artefacts: dict[str, str]) -> str:
+def _ci(estimate: float | None, ci: Sequence[float] | None) -> str:
+    """``0.2516 [0.1400, 0.3600]``, or the bare number without an interval."""
+    if ci is None:
+        return _f(estimate)
+    return f"{_f(estimate)} [{_f(ci[0])}, {_f(ci[1])}]"
+
+
+def _scorer(verdict: dict[str, Any] | None) -> str:
+    if not verdict:
+        return "–"
+    bounds = verdict.get("range")
+    span = f", range {bounds[0]:g} to {bounds[1]:g}" if bounds else ""
+    return _judge(verdict["evaluator"]) + span
+
+
+def _scores_table(results: dict[str, Any]) -> list[str]:
+    values, ci, vs = results["values"], results.get("scores_ci") or {}, results.get("vs_base") or {}
+    prompts = (results.get("uncertainty") or {}).get("prompts", {})
+    verdicts = results.get("verdicts") or {}
+    head = ["value", "score [95% CI]", "prompts", "scorer"] + (
+        ["change vs base [95% CI]", "verdict"] if vs else []
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in values:
+        cells = [
+            v,
+            _ci(results["scores"].get(v), ci.get(v)),
+            str(prompts.get(v, "–")),
+            _scorer(verdicts.get(v)),
+        ]
+        if vs:
+            d = vs.get(v)
+            cells += [_ci(d["difference"], d["ci"]), d["verdict"]] if d else ["–", "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _quote(text: str, limit: int = 240) -> str:
+    one_line = " ".join(text.split()) or "(empty answer)"
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def _examples(results: dict[str, Any], samples: Sequence[dict[str, Any]]) -> list[str]:
+    """Per value, the best- and worst-scored answers, and answers that changed from the base."""
+    if not samples:
+        return []
+    lines = ["", "## What the scores mean: answers", "", "Every prompt, answer and score: `samples.jsonl`."]
+    for v in results["values"]:
+        picked = examples(samples, v)
+        if not any(picked.values()):
+            continue
+        lines += ["", f"### {v}", ""]
+        for label, key in (("best-scored", "best"), ("worst-scored", "worst")):
+            for r in picked[key]:
+                lines.append(
+                    f"- {label} ({_f(r['score'])}): *{_quote(r['prompt'], 120)}* → {_quote(r['answer'])}"
+                )
+        for r in picked["changed"]:
+            lines += [
+                f"- before → after ({_f(r['base_score'])} → {_f(r['score'])}): *{_quote(r['prompt'], 120)}*",
+                f"  - before: {_quote(r['base_answer'])}",
+                f"  - after: {_quote(r['answer'])}",
+            ]
+    return lines
+
+
+def render_report(
+    results: dict[str, Any],
+    reference: float,
+    artefacts: dict[str, str],
+    samples: Sequence[dict[str, Any]] = (),
+) -> str:
     """A short markdown report a person reads first."""
     values = results["values"]
+    unc = results.get("uncertainty") or {}
     lines = [
         f"# alignrun: `{results['method']}` on `{results['model']}`",
         "",
-        "Scores: higher = more aligned with the value (each value's scorer, on its held-out prompts).",
+        "Scores: higher = more aligned with the value. Each is the mean of the value's scorer over its "
+        "held-out prompts"
+        + (f", with a {unc['level']:.0%} {unc['interval']}" if unc else "")
+        + (
+            "; *change vs base* pairs each prompt's score with the base model's (before the method, "
+            "no steering) and says whether the interval excludes 0"
+            if results.get("vs_base")
+            else ""
+        )
+        + ".",
         "",
-        "| value | score |",
-        "|---|---|",
-        *(f"| {v} | {_f(results['scores'].get(v))} |" for v in values),
+        *_scores_table(results),
     ]
     if results["candidates"]:
+        hv_ci = results.get("hypervolume_ci")
         lines += [
             "",
             f"## Candidates ({len(results['candidates'])})",
             "",
-            f"Hypervolume of the Pareto front: {_f(results['hypervolume'])} "
-            f"(reference point: {reference} for every value).",
+            f"Hypervolume of the Pareto front: {_ci(results['hypervolume'], hv_ci)} "
+            f"(reference point: {reference} for every value"
+            + (f"; {unc['hypervolume']}" if hv_ci else "")
+            + "). *front*: on the front; *dominated*: another candidate is better with the difference "
+            "decided (paired intervals); *within noise*: dominated on the means only.",
             "",
             "| " + " | ".join([*(f"w[{v}]" for v in values), *values, "pareto"]) + " |",
             "|" + "---|" * (2 * len(values) + 1),
         ]
         for c in results["candidates"]:
-            cells = [*(_f(c["weights"].get(v)) for v in values), *(_f(c["scores"].get(v)) for v in values)]
-            lines.append("| " + " | ".join([*cells, "yes" if c["pareto"] else ""]) + " |")
+            ci = c.get("scores_ci") or {}
+            cells = [
+                *(_f(c["weights"].get(v)) for v in values),
+                *(_ci(c["scores"].get(v), ci.get(v)) for v in values),
+            ]
+            flag = {"front": "front", "dominated": "dominated", "dominated within noise": "within noise"}
+            lines.append(
+                "| "
+                + " | ".join([*cells, flag.get(c.get("front") or "", "yes" if c["pareto"] else "")])
+                + " |"
+            )
     lines += _provenance(results)
     if results["value_profile"]:
-        lines += ["", "## Value profile", "", "| value | score in [-1, 1] |", "|---|---|"]
-        lines += [f"| {k} | {_f(v)} |" for k, v in results["value_profile"].items()]
+        pci = results.get("value_profile_ci") or {}
+        lines += ["", "## Value profile", "", "| value | score in [-1, 1] [95% CI] |", "|---|---|"]
+        lines += [f"| {k} | {_ci(v, pci.get(k))} |" for k, v in results["value_profile"].items()]
+    mci = results.get("metrics_ci") or {}
     for title, table in (("Metrics", results["metrics"]), ("Timings (s)", results["timings"])):
         if table:
             lines += ["", f"## {title}", "", "| name | value |", "|---|---|"]
-            lines += [f"| {k} | {_f(v)} |" for k, v in table.items()]
+            lines += [
+                f"| {k} | {_ci(v, mci.get(k)) if table is results['metrics'] else _f(v)} |"
+                for k, v in table.items()
+            ]
+    lines += _examples(results, samples)
     if artefacts:
         lines += ["", "## Artefacts", ""] + [f"- {k}: `{v}`" for k, v in artefacts.items()]
     return "\n".join(lines) + "\n"

@@ -134,8 +134,9 @@ class DPO:
 
             for weights in simplex_grid(len(names), self.soup_step):
                 mix = dict(zip(names, weights, strict=True))
-                scores = evaluate(run, lm, [run.steering, adapters.AdapterMix(mix)], profile=False).scores
-                candidates.append(Candidate(weights=mix, scores=scores))
+                ev = evaluate(run, lm, [run.steering, adapters.AdapterMix(mix)], profile=False)
+                scores = ev.scores
+                candidates.append(Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt))
                 run.log(
                     {f"soup/{n}": s for n, s in scores.items()} | {f"soup/w/{n}": w for n, w in mix.items()}
                 )

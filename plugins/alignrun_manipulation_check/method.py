@@ -27,6 +27,8 @@ class ManipulationCheck:
         batch_size: prompts per forward pass / generate call (every condition of a mode shares batches).
     """
 
+    changes_model = False  # measures the model, returns it untouched: no before/after to measure
+
     def __init__(
         self, modes: list[str], template: str, targets: list[str] | None = None, batch_size: int = 48
     ) -> None:

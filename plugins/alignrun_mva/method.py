@@ -151,14 +151,15 @@ class MVA:
         candidates = []
         show = bool(run.cfg.generation.progress) and run.is_main_process
         for mix in tqdm(weights, desc="mva candidates", disable=not show):
-            scores = evaluate(
+            ev = evaluate(
                 run,
                 run.lm,
                 [run.steering, AdapterMix(mix, merge=self.ext.fold)],
                 profile=False,
                 max_prompts=self.ext.eval_prompts,
-            ).scores
-            candidates.append(Candidate(weights=mix, scores=scores))
+            )
+            scores = ev.scores
+            candidates.append(Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt))
             run.log(
                 {f"mva/candidate/{v}": s for v, s in scores.items()}
                 | {f"mva/w/{v}": w for v, w in mix.items()}

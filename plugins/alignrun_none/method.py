@@ -8,5 +8,7 @@ from alignrun.contracts import MethodResult, Run
 class NoneMethod:
     """Returns the run's model untouched; the core loop evaluates it (with ``steering=``)."""
 
+    changes_model = False  # the loop need not measure a "before" apart from the final model
+
     def fit(self, run: Run) -> MethodResult:
         return MethodResult(lm=run.lm)

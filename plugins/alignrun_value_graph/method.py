@@ -67,6 +67,8 @@ class ValueGraphMethod:
             (Schwartz's 10 by default).
     """
 
+    changes_model = False  # measures the model, returns it untouched: no before/after to measure
+
     def __init__(
         self,
         roles: RoleSplit,

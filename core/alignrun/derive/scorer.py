@@ -46,6 +46,8 @@ class ExemplarScorer:
         embedder: sentence embedder (default: the bundled all-MiniLM-L6-v2).
     """
 
+    score_range = (-1.0, 1.0)
+
     def __init__(
         self,
         value: str,
@@ -120,3 +122,9 @@ def describe_scorer(scorer: Any) -> dict[str, Any]:
     if callable(getattr(scorer, "describe", None)):
         return dict(scorer.describe())
     return {"kind": type(scorer).__name__}
+
+
+def scorer_range(scorer: Any) -> list[float] | None:
+    """``[lo, hi]`` of a scorer's scores when it declares ``score_range`` (None: unbounded or unsaid)."""
+    bounds = getattr(scorer, "score_range", None)
+    return None if bounds is None else [float(bounds[0]), float(bounds[1])]

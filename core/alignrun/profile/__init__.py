@@ -8,11 +8,13 @@ it as ``value_profile``; methods such as ``manipulation_check`` call :meth:`meas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
+from alignrun.uncertainty import Interval, mean_interval
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
@@ -23,10 +25,30 @@ MODES = ("behavioural", "logprob", "generate")
 
 @dataclass
 class ProfileResult:
-    """Scores per value and, per item or scenario, what the model said (for inspection)."""
+    """Scores per value and, per item or scenario, what the model said (for inspection).
+
+    ``items``: per value, what each item or scenario contributed (self-report: polarity-signed
+    ``2·p_yes - 1``; behavioural: the answer's centred similarity), so that ``scores[v]`` is
+    ``mean(items[v])`` (self-report) or ``tanh(mean(items[v]) / temperature)`` (behavioural).
+    """
 
     scores: dict[str, float]
     details: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[str, list[float]] = field(default_factory=dict)
+    temperature: float | None = None
+
+    def intervals(self, seed: int = 0) -> dict[str, Interval]:
+        """Per value, a bootstrap interval over items/scenarios (``tanh`` is monotone, so the
+        behavioural interval is the mean's interval mapped through it)."""
+        out = {}
+        for value, xs in self.items.items():
+            iv = mean_interval(xs, seed)
+            if self.temperature is not None:
+                t = self.temperature
+                lo, hi = math.tanh(iv.lo / t), math.tanh(iv.hi / t)
+                iv = Interval(math.tanh(iv.estimate / t), lo, hi, iv.level)
+            out[value] = iv
+        return out
 
 
 class ValueProfiler:
@@ -94,7 +116,8 @@ class ValueProfiler:
                 {"value": v, "polarity": pol, "prompt": p, "p_yes": py}
                 for (v, pol), p, py in zip(keys, prompts, part, strict=True)
             ]
-            results.append(ProfileResult(self_report.aggregate(keys, part, list(self.values)), details))
+            scores = self_report.aggregate(keys, part, list(self.values))
+            results.append(ProfileResult(scores, details, self_report.item_scores(keys, part)))
         return results
 
     def _behavioural(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
@@ -111,7 +134,10 @@ class ValueProfiler:
         profiles = profiles_from_answers(groups, self.values, default_embedder(), self.temperature)
         return [
             ProfileResult(
-                scores, [{"scenario": s, "answer": a} for s, a in zip(self.scenarios, group, strict=True)]
+                scores,
+                [{"scenario": s, "answer": a} for s, a in zip(self.scenarios, group, strict=True)],
+                items,
+                self.temperature,
             )
-            for scores, group in zip(profiles, groups, strict=True)
+            for (scores, items), group in zip(profiles, groups, strict=True)
         ]

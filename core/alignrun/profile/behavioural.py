@@ -39,13 +39,19 @@ def profiles_from_answers(
     values: Mapping[str, Value],
     embedder: Embedder,
     temperature: float = 0.03,
-) -> list[dict[str, float]]:
-    """One behavioural profile per group of answers (e.g. per role), embedded in one pass."""
+) -> list[tuple[dict[str, float], dict[str, list[float]]]]:
+    """One behavioural profile per group of answers (e.g. per role), embedded in one pass.
+
+    Each comes with its per-answer centred similarities (value -> one per answer), from which
+    the profile's interval is bootstrapped (:meth:`alignrun.profile.ProfileResult.intervals`).
+    """
     flat = [a for group in groups for a in group]
     centred = centred_similarities(flat, prototypes(values, embedder), embedder)
     out, start = [], 0
     for group in groups:
-        mean = centred[start : start + len(group)].mean(0)
-        out.append(dict(zip(values, torch.tanh(mean / temperature).tolist(), strict=True)))
+        block = centred[start : start + len(group)]
+        scores = dict(zip(values, torch.tanh(block.mean(0) / temperature).tolist(), strict=True))
+        items = dict(zip(values, block.T.tolist(), strict=True))
+        out.append((scores, items))
         start += len(group)
     return out

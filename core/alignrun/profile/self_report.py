@@ -62,14 +62,18 @@ def _single_token_ids(tokenizer: object, words: list[str]) -> list[int]:
     return sorted(ids)
 
 
+def item_scores(keys: list[tuple[str, int]], p_yes: list[float]) -> dict[str, list[float]]:
+    """Per value, each item's polarity-signed score ``polarity · (2·p_yes - 1)`` in [-1, 1]."""
+    items: dict[str, list[float]] = {}
+    for (name, polarity), p in zip(keys, p_yes, strict=True):
+        items.setdefault(name, []).append(polarity * (2.0 * p - 1.0))
+    return items
+
+
 def aggregate(keys: list[tuple[str, int]], p_yes: list[float], names: list[str]) -> dict[str, float]:
     """Polarity-weighted mean item score per value."""
-    sums = dict.fromkeys(names, 0.0)
-    counts = dict.fromkeys(names, 0)
-    for (name, polarity), p in zip(keys, p_yes, strict=True):
-        sums[name] += polarity * (2.0 * p - 1.0)
-        counts[name] += 1
-    return {n: sums[n] / counts[n] for n in names if counts[n]}
+    items = item_scores(keys, p_yes)
+    return {n: sum(items[n]) / len(items[n]) for n in names if n in items}
 
 
 @torch.inference_mode()

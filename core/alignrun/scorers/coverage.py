@@ -34,6 +34,8 @@ class PromptCoverageScorer:
     answers score low. The ``prefix`` length trades recall for precision.
     """
 
+    score_range = (-1.0, 1.0)
+
     def __init__(self, prefix: int = 4) -> None:
         self.prefix = prefix
         self._refusal = PhraseScorer(REFUSAL_PHRASES)

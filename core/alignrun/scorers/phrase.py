@@ -72,6 +72,7 @@ class PhraseScorer:
         self._pattern = re.compile(rf"\b(?:{alternatives})\b")
         self.present = present
         self.absent = absent
+        self.score_range = (min(present, absent), max(present, absent))
 
     def matches(self, response: str) -> bool:
         return self._pattern.search(_normalise(response)) is not None

@@ -40,6 +40,8 @@ class PreferenceScorer:
         embedder: sentence embedder (default: the bundled all-MiniLM-L6-v2).
     """
 
+    score_range = (-1.0, 1.0)  # tanh(reward / 2)
+
     def __init__(self, pairs: Any, l2: float = 1e-3, embedder: Embedder | None = None) -> None:
         self.pairs = pairs
         self.l2 = l2

@@ -205,4 +205,6 @@ class Trainer:
                 self.save()
         bar.close()
         self.save()
+        # a method's cost in the sweep report; once, not in every step's log line
+        last[f"train/{self.name}/trainable_params"] = float(sum(p.numel() for p in self.params))
         return last

@@ -1,0 +1,126 @@
+"""The decisive experiment: every method on two values at one per-value budget, several seeds, one report.
+
+    HF_HUB_OFFLINE=1 python bench/comparison.py [--seeds 0 1 2] [--out multirun/comparison]
+
+Runs, per seed, on the embedded default (SmolLM2-135M-Instruct) with ``values=[helpful,harmless]``:
+``none``; ``dpo`` soup; ``mva`` with ``decorrelation=delta_w``, ``lora_a`` and ``none``; ``rlhf``;
+``prompt_steering`` and ``sae_steering`` towards ``--target``. The training methods get the same
+per-value budget, ``--steps`` DPO steps of 8 pairs (RLHF keeps its default 8 rollout rounds, 32 PPO
+steps over both values). Each job is its own run dir ``<out>/<k>`` (a finished one is skipped, so
+the script resumes), and :func:`alignrun.sweep_report.write_comparison` writes the sweep report,
+``comparison.png`` and ``summary.json`` over all of them: each job against the ``none`` job of its
+seed, paired over prompts. Then this script prints, per method, the verdicts across seeds and the
+hypervolumes with MVA minus soup paired by seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from alignrun.steering_study import t_interval
+from alignrun.sweep_report import write_comparison
+
+METHODS = {
+    "none": ["+method=none"],
+    "dpo soup": ["+method=dpo", "method.variant=soup", "method.soup_step=0.25"],
+    "mva delta_w": ["+method=mva", "method.decorrelation=delta_w"],
+    "mva lora_a": ["+method=mva", "method.decorrelation=lora_a"],
+    "mva none": ["+method=mva", "method.decorrelation=none"],
+    "rlhf": ["+method=rlhf"],
+    "prompt_steering": ["+method=prompt_steering"],
+    "sae_steering": ["+method=sae_steering"],
+}
+TRAINED = ("dpo soup", "mva delta_w", "mva lora_a", "mva none")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--target", default="harmless", help="the steering methods' steering.target")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--out", type=Path, default=Path("multirun/comparison"))
+    args = parser.parse_args()
+    k = 0
+    for seed in args.seeds:
+        for label in args.methods:
+            overrides = [*METHODS[label], "values=[helpful,harmless]", f"seed={seed}"]
+            if label in TRAINED:
+                overrides.append(f"method.train.steps={args.steps}")
+            if "steering" in label:
+                overrides.append(f"steering.target={args.target}")
+            run_dir = args.out / str(k)
+            k += 1
+            if (run_dir / "results.json").exists():
+                continue
+            cmd = [
+                sys.executable,
+                "-m",
+                "alignrun",
+                *overrides,
+                f"hydra.run.dir={run_dir}",
+                "generation.progress=false",
+            ]
+            print(f"$ {' '.join(cmd[2:])}   (load {os.getloadavg()[0]:.2f})", flush=True)
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            print(f"  {label} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+    summary = write_comparison(args.out)
+    print(f"report: {args.out / 'report.md'}\n")
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for job in summary["jobs"]:
+        by_label.setdefault(label_of(job), []).append(job)
+    values = ["helpful", "harmless"]
+    print("| method | seeds | " + " | ".join(f"{v}: change vs none (verdicts)" for v in values)
+          + " | hypervolume | wall time (s) |")  # fmt: skip
+    print("|---|---|" + "---|" * len(values) + "---|---|")
+    for label, jobs in by_label.items():
+        cells = []
+        for v in values:
+            ds = [j["vs_baseline"].get(v) for j in jobs if j["vs_baseline"].get(v)]
+            if not ds:
+                cells.append("–")
+                continue
+            mean = statistics.mean(d["difference"] for d in ds)
+            verdicts = ", ".join(d["verdict"] for d in ds)
+            cells.append(f"{mean:+.3f} ({verdicts})")
+        hvs = [j["hypervolume"] for j in jobs if j["hypervolume"] is not None]
+        hv = f"{statistics.mean(hvs):.3f} ± {statistics.stdev(hvs):.3f}" if len(hvs) > 1 else (
+            f"{hvs[0]:.3f}" if hvs else "–")  # fmt: skip
+        wall = statistics.mean(j["cost"]["wall_s"] for j in jobs)
+        print(f"| {label} | {len(jobs)} | " + " | ".join(cells) + f" | {hv} | {wall:.0f} |")
+    soup = {_seed(j): j["hypervolume"] for j in by_label.get("dpo soup", [])}
+    for label in ("mva delta_w", "mva lora_a", "mva none"):
+        mine = {_seed(j): j["hypervolume"] for j in by_label.get(label, [])}
+        seeds = sorted(set(soup) & set(mine))
+        if len(seeds) >= 2:  # a t-interval over seeds: with 3 seeds a bootstrap has 10 distinct resamples
+            mean, lo, hi = t_interval([mine[s] - soup[s] for s in seeds])
+            verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
+            print(f"\n{label} - dpo soup hypervolume, paired by seed ({len(seeds)} seeds): "
+                  f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval) {verdict}")  # fmt: skip
+    print(json.dumps({"load": os.getloadavg()[0]}))
+
+
+def _seed(job: dict[str, Any]) -> str:
+    return next(o for o in job["overrides"] if o.startswith("seed="))
+
+
+def label_of(job: dict[str, Any]) -> str:
+    """The METHODS key a job ran."""
+    if job["method"] == "mva":
+        return (
+            "mva " + next(o for o in job["overrides"] if o.startswith("method.decorrelation=")).split("=")[1]
+        )
+    return "dpo soup" if job["method"] == "dpo" else str(job["method"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""The comparison of a multirun's jobs: scores with intervals, paired differences vs a baseline job
+and a plain verdict, side effects on the value profile, fluency and cost.
+
+Read from each job dir on disk (``results.json``, ``samples.jsonl``, ``.hydra/overrides.yaml``), so
+it works whichever launcher ran the jobs. Two jobs are compared **per prompt** (a paired bootstrap
+of the score differences) when they answered the same prompts, which every job of one sweep on
+the same values and data does: pairing removes the prompt-to-prompt spread both share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from alignrun.atomic import atomic_write_text
+from alignrun.fluency import fluency
+from alignrun.results import difference_record
+from alignrun.uncertainty import paired_difference
+
+log = logging.getLogger("alignrun")
+
+BASELINE = "none"  # the baseline job's method when the sweep has one
+TOKENS_PER_S = "generation/tokens_per_s"
+
+
+def load_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job dir of ``sweep_dir`` holding a ``results.json``, in job number order."""
+    job_dirs = [p.parent for p in sweep_dir.glob("*/results.json")]
+    jobs = []
+    for job_dir in sorted(
+        job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)
+    ):
+        overrides_file = job_dir / ".hydra" / "overrides.yaml"
+        samples_file = job_dir / "samples.jsonl"
+        jobs.append(
+            {
+                "dir": job_dir.name,
+                "overrides": [str(o) for o in OmegaConf.load(overrides_file)]
+                if overrides_file.is_file()
+                else [],
+                "results": json.loads((job_dir / "results.json").read_text(encoding="utf-8")),
+                "samples": [
+                    json.loads(line) for line in samples_file.read_text(encoding="utf-8").splitlines()
+                ]
+                if samples_file.is_file()
+                else [],
+            }
+        )
+    return jobs
+
+
+def _setting(overrides: Sequence[str]) -> tuple[str, ...]:
+    """A job's overrides apart from its method's: jobs with equal settings (seed, values, data)
+    pair with each other."""
+    return tuple(sorted(o for o in overrides if not o.lstrip("+~").startswith("method")))
+
+
+def pick_baseline(
+    job: dict[str, Any], jobs: Sequence[dict[str, Any]], baseline: str
+) -> dict[str, Any] | None:
+    """The job ``job`` is compared with: of the jobs whose method (or dir) is ``baseline``, the one
+    with the same other settings, else the first; None for a baseline job itself."""
+    pool = [j for j in jobs if baseline in (j["results"]["method"], j["dir"])]
+    if not pool or job in pool:
+        return None
+    same = [j for j in pool if _setting(j["overrides"]) == _setting(job["overrides"])]
+    return (same or pool)[0]
+
+
+def _per_prompt(job: dict[str, Any], value: str) -> tuple[list[str], list[float]]:
+    rows = [r for r in job["samples"] if r["value"] == value and r.get("score") is not None]
+    return [r["prompt"] for r in rows], [float(r["score"]) for r in rows]
+
+
+def versus(job: dict[str, Any], base: dict[str, Any], values: Sequence[str], seed: int) -> dict[str, Any]:
+    """Per value, ``job - base`` paired over prompts, or why it cannot be (different prompts)."""
+    out: dict[str, Any] = {}
+    for v in values:
+        (pa, a), (pb, b) = _per_prompt(job, v), _per_prompt(base, v)
+        if not a or not b:
+            continue
+        if pa != pb:
+            out[v] = {"difference": None, "ci": None, "verdict": "not paired (different prompts)"}
+            continue
+        out[v] = difference_record(paired_difference(a, b, seed))
+    return out
+
+
+def side_effects(job: dict[str, Any], base: dict[str, Any], targets: Sequence[str]) -> dict[str, Any] | None:
+    """The shift of the value profile's non-target values from the baseline job's.
+
+    A shift is *decided* when the two runs' 95% intervals do not overlap: conservative (the
+    profile's per-scenario scores are not paired here), so a decided shift is a real one.
+    """
+    mine, theirs = job["results"].get("value_profile"), base["results"].get("value_profile")
+    if not mine or not theirs:
+        return None
+    ci_a = job["results"].get("value_profile_ci") or {}
+    ci_b = base["results"].get("value_profile_ci") or {}
+    shifts = {v: mine[v] - theirs[v] for v in mine if v in theirs and v not in targets}
+    if not shifts:
+        return None
+    decided = [
+        v for v in shifts if v in ci_a and v in ci_b and (ci_a[v][0] > ci_b[v][1] or ci_a[v][1] < ci_b[v][0])
+    ]
+    largest = max(shifts, key=lambda v: abs(shifts[v]))
+    return {
+        "shift": shifts,
+        "mean_abs_shift": sum(abs(s) for s in shifts.values()) / len(shifts),
+        "largest": {"value": largest, "shift": shifts[largest]},
+        "decided": decided,
+    }
+
+
+def cost(results: dict[str, Any]) -> dict[str, Any]:
+    """Wall time, trainable model parameters, and generation speed against the unsteered base."""
+    metrics = results.get("metrics") or {}
+    trainable = sum(
+        v for k, v in metrics.items() if k.startswith("train/") and k.endswith("/trainable_params")
+    )
+    tps, base_tps = metrics.get(TOKENS_PER_S), metrics.get("base/" + TOKENS_PER_S)
+    return {
+        "wall_s": (results.get("timings") or {}).get("total"),
+        "trainable_params": int(trainable),
+        "tokens_per_s": tps,
+        "tokens_per_s_vs_base": tps / base_tps if tps and base_tps else None,
+    }
+
+
+def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """``summary.json``'s content: one row per job (the scores and intervals, the baseline job it is
+    compared with, per value the paired difference and verdict, side effects, fluency, cost)."""
+    spec = baseline or (BASELINE if any(j["results"]["method"] == BASELINE for j in jobs) else None)
+    common = set.intersection(*(set(j["overrides"]) for j in jobs)) if len(jobs) > 1 else set()
+    rows = []
+    for job in jobs:
+        r = job["results"]
+        values = list(r.get("values") or r["scores"])
+        base = pick_baseline(job, jobs, spec) if spec else None
+        normal = base or next((j for j in jobs if spec in (j["results"]["method"], j["dir"])), None)
+        rows.append(
+            {
+                "dir": job["dir"],
+                "overrides": job["overrides"],
+                "varied": [o for o in job["overrides"] if o not in common],  # what tells the jobs apart
+                "method": r["method"],
+                "model": r["model"],
+                "scores": r["scores"],
+                "scores_ci": r.get("scores_ci") or {},
+                "hypervolume": r.get("hypervolume"),
+                "hypervolume_ci": r.get("hypervolume_ci"),
+                "baseline_job": base["dir"] if base else None,
+                "vs_baseline": versus(job, base, values, seed) if base else {},
+                "side_effects": side_effects(job, base, values) if base else None,
+                "fluency": _fluency(job, normal),
+                "cost": cost(r),
+                "candidates": [
+                    {
+                        "scores": c["scores"],
+                        "front": c.get("front") or ("front" if c["pareto"] else "dominated"),
+                    }
+                    for c in r.get("candidates") or []
+                ],
+            }
+        )
+    return {"baseline": spec, "common_overrides": sorted(common), "jobs": rows}
+
+
+def write_comparison(sweep_dir: Path, baseline: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Compare every job dir under ``sweep_dir``; write ``summary.json``, ``report.md`` and
+    ``comparison.png`` there (the picture only warns when it fails: the tables are written)."""
+    comparison = compare(load_jobs(sweep_dir), baseline, seed)
+    summary = {"sweep_dir": str(sweep_dir), "num_jobs": len(comparison["jobs"]), **comparison}
+    atomic_write_text(sweep_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(sweep_dir / "report.md", render(summary))
+    if summary["jobs"]:
+        try:
+            plot(summary, sweep_dir / "comparison.png")
+        except Exception as exc:
+            log.warning("comparison.png not written: %s: %s", type(exc).__name__, exc)
+    return summary
+
+
+def _fluency(job: dict[str, Any], normal: dict[str, Any] | None) -> float | None:
+    answers = [r["answer"] for r in job["samples"]]
+    reference = [r["answer"] for r in normal["samples"]] if normal else answers
+    return fluency(answers, reference) if answers else None
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _with_ci(x: float | None, ci: Sequence[float] | None) -> str:
+    return _num(x) if not ci else f"{_num(x)} [{_num(ci[0])}, {_num(ci[1])}]"
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The sweep's ``report.md``: scores, verdicts vs the baseline job, side effects, cost."""
+    rows = summary["jobs"]
+    values = list(dict.fromkeys(v for row in rows for v in row["scores"]))
+    spec = summary.get("baseline")
+    lines = [
+        f"# alignrun sweep: {len(rows)} job(s)",
+        "",
+        "Scores: higher = more aligned; each with its 95% bootstrap interval over the held-out prompts.",
+        "",
+        *(
+            [f"Every job: `{' '.join(summary['common_overrides'])}`.", ""]
+            if summary.get("common_overrides")
+            else []
+        ),
+        "| job | overrides | " + " | ".join(values) + " | hypervolume |",
+        "|---|---|" + "---|" * (len(values) + 1),
+    ]
+    for row in rows:
+        cells = [_with_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
+        hv = _with_ci(row["hypervolume"], row["hypervolume_ci"])
+        lines.append(f"| {row['dir']} | `{' '.join(row['varied'])}` | " + " | ".join(cells) + f" | {hv} |")
+    compared = [row for row in rows if row["baseline_job"] is not None]
+    if compared:
+        lines += [
+            "",
+            f"## Versus the baseline (`{spec}`)",
+            "",
+            "Each job minus its baseline job (the one with the same other settings), paired over prompts: "
+            "the interval of the mean per-prompt difference from a bootstrap that resamples prompts. "
+            "*better* / *worse*: the interval excludes 0; otherwise the difference is within the noise.",
+            "",
+            "| job | method | vs job | " + " | ".join(values) + " |",
+            "|---|---|---|" + "---|" * len(values),
+        ]
+        for row in compared:
+            cells = []
+            for v in values:
+                d = row["vs_baseline"].get(v)
+                cells.append(f"{_with_ci(d['difference'], d['ci'])} **{d['verdict']}**" if d else "–")
+            lines.append(
+                f"| {row['dir']} | {row['method']} | {row['baseline_job']} | " + " | ".join(cells) + " |"
+            )
+    lines += [
+        "",
+        "## Side effects, fluency, cost",
+        "",
+        "Profile shift: the value profile's non-target values minus the baseline job's (mean |shift|, the "
+        "largest, and how many are decided: the two intervals do not overlap). Fluency: distinct word "
+        "bigrams × answer length relative to the baseline's. Speed: answer tokens/s of the final "
+        "evaluation, and its ratio to the unsteered base model's in the same job.",
+        "",
+        "| job | method | profile shift | fluency | wall time (s) | trainable params | tokens/s (× base) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        se, c = row["side_effects"], row["cost"]
+        shift = (
+            f"{se['mean_abs_shift']:.3f}; {se['largest']['value']} {se['largest']['shift']:+.3f}; "
+            f"{len(se['decided'])}/{len(se['shift'])} decided"
+            if se
+            else "–"
+        )
+        speed = _num(c["tokens_per_s"], 1) + (
+            f" (×{c['tokens_per_s_vs_base']:.2f})" if c["tokens_per_s_vs_base"] else ""
+        )
+        lines.append(
+            f"| {row['dir']} | {row['method']} | {shift} | {_num(row['fluency'], 3)} "
+            f"| {_num(c['wall_s'], 1)} | {c['trainable_params']:,} | {speed} |"
+        )
+    lines += ["", "## Verdict", "", *verdict_lines(summary)]
+    return "\n".join(lines) + "\n"
+
+
+def verdict_lines(summary: dict[str, Any]) -> list[str]:
+    """One plain sentence per compared job."""
+    spec = summary.get("baseline")
+    if spec is None:
+        return [
+            "No baseline job (no `none` job in the sweep): add `+method=none` to the sweep or set "
+            "`hydra.callbacks.sweep_summary.baseline=<method or job>` to get verdicts."
+        ]
+    out = []
+    for row in summary["jobs"]:
+        if row["baseline_job"] is None:
+            continue
+        said = [
+            f"{v} {d['verdict']}"
+            + (f" ({d['difference']:+.3f})" if d["verdict"] in ("better", "worse") else "")
+            for v, d in row["vs_baseline"].items()
+        ]
+        out.append(
+            f"- job {row['dir']} (`{row['method']}`) vs job {row['baseline_job']}: " + "; ".join(said) + "."
+        )
+    return out or [f"Only `{spec}` jobs: nothing to compare."]
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    """``comparison.png``: per value, each job's score with its interval; beside it, when jobs have
+    candidates and there are two or more values, their fronts over the first two values overlaid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alignrun.plots import AXIS_LABEL, save_figure
+
+    rows = summary["jobs"]
+    values = list(dict.fromkeys(v for row in rows for v in row["scores"]))
+    fronts = len(values) >= 2 and any(row["candidates"] for row in rows)
+    width = 2.0 + 1.3 * len(values) + 0.15 * len(rows)
+    fig, axes = plt.subplots(
+        1, 2 if fronts else 1, figsize=(width + (4.5 if fronts else 0), 4.0), squeeze=False
+    )
+    ax = axes[0][0]
+    step = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
+        xs, ys, lo, hi = [], [], [], []
+        for j, v in enumerate(values):
+            if v not in row["scores"]:
+                continue
+            s = row["scores"][v]
+            ci = row["scores_ci"].get(v) or [s, s]
+            xs.append(j - 0.4 + step * (i + 0.5))
+            ys.append(s)
+            lo.append(s - ci[0])
+            hi.append(ci[1] - s)
+        label = f"{row['dir']}: " + " ".join(row["varied"] or [row["method"]])
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=f"C{i % 10}", label=label[:50])
+    ax.set_xticks(range(len(values)), values)
+    ax.set_xlim(-0.5, len(values) - 0.5)
+    ax.set_ylabel("score ± 95% interval (higher = more aligned)")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=7, loc="best")
+    if fronts:
+        fx = axes[0][1]
+        xv, yv = values[0], values[1]
+        for i, row in enumerate(rows):
+            colour = f"C{i % 10}"
+            pts = [c["scores"] for c in row["candidates"] if xv in c["scores"] and yv in c["scores"]]
+            front = sorted(
+                (c["scores"][xv], c["scores"][yv]) for c in row["candidates"] if c["front"] == "front"
+            )
+            if pts:
+                fx.scatter([p[xv] for p in pts], [p[yv] for p in pts], s=12, alpha=0.35, color=colour)
+            if front:
+                fx.plot(
+                    *zip(*front, strict=True), "-o", markersize=4, color=colour, label=f"{row['dir']} front"
+                )
+            if xv in row["scores"] and yv in row["scores"]:  # the job's final model, with its intervals
+                cx, cy = row["scores_ci"].get(xv), row["scores_ci"].get(yv)
+                sx, sy = row["scores"][xv], row["scores"][yv]
+                fx.errorbar(
+                    [sx],
+                    [sy],
+                    xerr=[[sx - cx[0]], [cx[1] - sx]] if cx else None,
+                    yerr=[[sy - cy[0]], [cy[1] - sy]] if cy else None,
+                    fmt="*",
+                    markersize=10,
+                    capsize=2,
+                    color=colour,
+                )
+        fx.set_xlabel(AXIS_LABEL.format(xv))
+        fx.set_ylabel(AXIS_LABEL.format(yv))
+        fx.set_title("candidates, fronts (lines) and final models (★)", fontsize=9)
+        fx.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,155 @@
+"""The sweep comparison: paired differences vs the baseline job with verdicts, side effects, cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from alignrun.callbacks import SweepSummary
+from tests.conftest import SMOKE, run_cli
+
+PROMPTS = [f"prompt {i}" for i in range(30)]
+
+
+def _job(
+    sweep: Path,
+    n: int,
+    method: str,
+    seed: int,
+    helpful: np.ndarray,
+    harmless: np.ndarray,
+    prompts: list[str] = PROMPTS,
+    profile: dict[str, tuple[float, float, float]] | None = None,
+) -> None:
+    job = sweep / str(n)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- +method={method}\n- seed={seed}\n")
+    rows = [
+        {
+            "value": v,
+            "index": i,
+            "prompt": p,
+            "answer": f"an answer about {p} from {method}",
+            "score": float(s),
+        }
+        for v, scores in (("helpful", helpful), ("harmless", harmless))
+        for i, (p, s) in enumerate(zip(prompts, scores, strict=True))
+    ]
+    (job / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results: dict[str, Any] = {
+        "method": method,
+        "model": "tiny",
+        "values": ["helpful", "harmless"],
+        "scores": {"helpful": float(helpful.mean()), "harmless": float(harmless.mean())},
+        "candidates": [],
+        "hypervolume": None,
+        "value_profile": {k: v[0] for k, v in (profile or {}).items()} or None,
+        "value_profile_ci": {k: [v[1], v[2]] for k, v in (profile or {}).items()} or None,
+        "metrics": {"train/x/trainable_params": 1024.0} if method != "none" else {},
+        "timings": {"total": 12.5},
+    }
+    (job / "results.json").write_text(json.dumps(results))
+
+
+def _summary(sweep: Path, **kwargs: Any) -> dict[str, Any]:
+    SweepSummary(**kwargs).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    return dict(json.loads((sweep / "summary.json").read_text()))
+
+
+def test_a_known_shift_is_better_a_null_one_is_not_and_jobs_pair_by_setting(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    prof_base = {"power": (0.0, -0.1, 0.1), "security": (0.2, 0.1, 0.3)}
+    prof_moved = {"power": (0.5, 0.4, 0.6), "security": (0.22, 0.12, 0.32)}  # power decided, security not
+    for seed in (0, 1):
+        base_h, base_x = rng.normal(0, 0.5, 30), rng.normal(-0.2, 0.5, 30)
+        _job(tmp_path, 2 * seed, "none", seed, base_h, base_x, profile=prof_base)
+        # dpo: helpful up by 0.3 (small per-prompt noise), harmless unchanged but for the noise
+        _job(
+            tmp_path,
+            2 * seed + 1,
+            "dpo",
+            seed,
+            base_h + 0.3 + rng.normal(0, 0.05, 30),
+            base_x + rng.normal(0, 0.05, 30),
+            profile=prof_moved,
+        )
+    _job(tmp_path, 4, "dpo", 0, rng.normal(0, 0.5, 30), rng.normal(0, 0.5, 30), prompts=PROMPTS[::-1])
+    summary = _summary(tmp_path)
+    jobs = {j["dir"]: j for j in summary["jobs"]}
+    assert summary["baseline"] == "none"
+    assert [jobs[d]["baseline_job"] for d in "01234"] == [
+        None,
+        "0",
+        None,
+        "2",
+        "0",
+    ]  # same seed, same baseline
+    for d in ("1", "3"):
+        vs = jobs[d]["vs_baseline"]
+        assert vs["helpful"]["verdict"] == "better" and vs["helpful"]["ci"][0] > 0
+        assert abs(vs["helpful"]["difference"] - 0.3) < 0.05
+        assert vs["harmless"]["verdict"] == "not distinguishable"
+        assert jobs[d]["side_effects"]["decided"] == ["power"]
+        assert jobs[d]["side_effects"]["largest"] == {"value": "power", "shift": 0.5}
+        assert jobs[d]["cost"]["trainable_params"] == 1024 and jobs[d]["cost"]["wall_s"] == 12.5
+    assert jobs["4"]["vs_baseline"]["helpful"]["verdict"] == "not paired (different prompts)"
+    report = (tmp_path / "report.md").read_text()
+    assert "job 1 (`dpo`) vs job 0: helpful better (+0.3" in report
+    assert "harmless not distinguishable" in report
+    assert (tmp_path / "comparison.png").stat().st_size > 1000
+
+
+def test_a_configured_baseline_replaces_none(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    h, x = rng.normal(0, 0.5, 30), rng.normal(0, 0.5, 30)
+    _job(tmp_path, 0, "dpo", 0, h, x)
+    _job(tmp_path, 1, "mva", 0, h - 0.4 + rng.normal(0, 0.05, 30), x)
+    summary = _summary(tmp_path, baseline="dpo")
+    mva = summary["jobs"][1]
+    assert summary["baseline"] == "dpo" and mva["baseline_job"] == "0"
+    assert mva["vs_baseline"]["helpful"]["verdict"] == "worse"
+    assert mva["vs_baseline"]["harmless"] == {
+        "difference": 0.0,
+        "ci": [0.0, 0.0],
+        "verdict": "not distinguishable",
+    }
+
+
+def test_a_method_sweep_on_tiny_writes_the_comparison(tmp_path: Path) -> None:
+    """Acceptance 2: `-m +method=none,dpo,prompt_steering model=tiny values=[helpful,harmless]`."""
+    res = run_cli(
+        "-m",
+        "+method=none,dpo,prompt_steering",
+        "values=[helpful,harmless]",
+        *SMOKE,
+        "data.max_eval_prompts=6",
+        "hydra.sweep.dir=S",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    sweep = tmp_path / "S"
+    assert "alignrun: sweep report" in res.stdout and "report.md" in res.stdout
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert [j["method"] for j in summary["jobs"]] == ["none", "dpo", "prompt_steering"]
+    assert summary["baseline"] == "none"
+    for job in summary["jobs"]:
+        assert set(job["scores_ci"]) == {"helpful", "harmless"}
+        for v, (lo, hi) in job["scores_ci"].items():
+            assert lo <= job["scores"][v] <= hi
+        if job["method"] != "none":
+            assert job["baseline_job"] == "0"
+            assert {d["verdict"] for d in job["vs_baseline"].values()} <= {
+                "better",
+                "worse",
+                "not distinguishable",
+            }
+            assert set(job["vs_baseline"]) == {"helpful", "harmless"}
+    assert summary["jobs"][1]["cost"]["trainable_params"] > 0  # dpo trains LoRA weights
+    assert summary["jobs"][2]["cost"]["trainable_params"] == 0  # steering trains none
+    report = (sweep / "report.md").read_text()
+    assert "## Versus the baseline (`none`)" in report and "## Verdict" in report
+    assert (sweep / "comparison.png").stat().st_size > 1000
