@@ -13,7 +13,7 @@ scores it prints, per value:
   difference: the n at which the paired interval's half-width is 0.1, and the n for 80% power at
   a two-sided 5% level (``((1.96 + 0.84) · sd / 0.1)²``; unpaired comparisons need twice ``sd²``);
 - the difference each default can detect with 80% power: the final evaluation (every held-out
-  prompt) and an MVA candidate (``method.extrapolation.eval_prompts``).
+  prompt) and an MVA candidate (``method.extrapolation.eval_prompts``: 24 now, 12 before).
 
 Prints markdown tables for docs/results.md.
 """
@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="harmless")
     parser.add_argument("--subsets", type=int, default=200)
-    parser.add_argument("--candidate-prompts", type=int, default=12)
+    parser.add_argument("--candidate-prompts", type=int, nargs="+", default=[12, 24])
     parser.add_argument("--out", type=Path, default=Path("outputs/interval_width"))
     args = parser.parse_args()
     overrides = ["+method=none", "steering=value_prompt", f"steering.target={args.target}", "profile=none"]
@@ -58,7 +58,7 @@ def main() -> None:
     print(f"job: `{' '.join(overrides)}`: {wall:.0f} s\n")
 
     rng = np.random.default_rng(0)
-    widths: dict[str, dict[int, tuple[float, float]]] = {}
+    widths: dict[str, dict[int | str, tuple[float, float]]] = {}  # n, or "all" prompts
     sds: dict[str, tuple[int, float, float]] = {}
     for value in dict.fromkeys(r["value"] for r in rows):
         mine = [r for r in rows if r["value"] == value]
@@ -75,11 +75,11 @@ def main() -> None:
                 paired.append(
                     half_width(*paired_difference(steered[idx], base[idx], 0, resamples=1000).to_list())
                 )
-            widths[value][n] = (statistics.mean(one), statistics.mean(paired))
+            widths[value][n if n < n_all else "all"] = (statistics.mean(one), statistics.mean(paired))
 
-    sizes = sorted({n for w in widths.values() for n in w})
+    sizes: list[int | str] = [*SIZES, "all"]
     print("95% interval half-width (mean over random subsets of n prompts): one score / paired difference\n")
-    print("| value | " + " | ".join(f"n={n}" for n in sizes) + " |")
+    print("| value | " + " | ".join(f"n={n}" for n in sizes) + " (46-48) |")
     print("|---|" + "---|" * len(sizes))
     for value, w in widths.items():
         cells = [f"{w[n][0]:.3f} / {w[n][1]:.3f}" if n in w else "–" for n in sizes]
@@ -88,19 +88,20 @@ def main() -> None:
     print("\nprompts needed to tell apart a 0.1 difference, and what each default can detect (80% power)\n")
     print(
         "| value | prompts | sd (score) | sd (paired diff) | n: paired half-width 0.1 | n: paired, 80% power "
-        f"| n: unpaired, 80% power | detectable: all prompts, paired "
-        f"| detectable: {args.candidate_prompts} prompts (a candidate), paired |"
+        "| n: unpaired, 80% power | detectable: all prompts, paired | "
+        + " | ".join(f"detectable: {k} prompts, paired" for k in args.candidate_prompts)
+        + " |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(args.candidate_prompts))
     for value, (n_all, sd, sd_d) in sds.items():
         n_half = math.ceil((1.96 * sd_d / 0.1) ** 2)
         n_pow = math.ceil((Z_POWER * sd_d / 0.1) ** 2)
         n_unpaired = math.ceil(2 * (Z_POWER * sd / 0.1) ** 2)
         mde_all = Z_POWER * sd_d / math.sqrt(n_all)
-        mde_cand = Z_POWER * sd_d / math.sqrt(args.candidate_prompts)
+        mde = [Z_POWER * sd_d / math.sqrt(k) for k in args.candidate_prompts]
         print(
             f"| {value} | {n_all} | {sd:.3f} | {sd_d:.3f} | {n_half} | {n_pow} | {n_unpaired} "
-            f"| {mde_all:.3f} | {mde_cand:.3f} |"
+            f"| {mde_all:.3f} | " + " | ".join(f"{m:.3f}" for m in mde) + " |"
         )
     print(f"\nmachine load after: {os.getloadavg()[0]:.2f}")
 

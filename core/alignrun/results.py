@@ -193,8 +193,9 @@ def write_results(
     atomic_write_text(output_dir / "report.md", render_report(results, reference, artefacts or {}, samples))
 
 
-def _f(x: float | None) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:.4f}"
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number for a markdown table; ``–`` for none."""
+    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _provenance(results: dict[str, Any]) -> list[str]:
@@ -245,11 +246,11 @@ def _judge(d: dict[str, Any]) -> str:
     return f"`{d.get('kind')}`"
 
 
-def _ci(estimate: float | None, ci: Sequence[float] | None) -> str:
+def fmt_ci(estimate: float | None, ci: Sequence[float] | None) -> str:
     """``0.2516 [0.1400, 0.3600]``, or the bare number without an interval."""
-    if ci is None:
-        return _f(estimate)
-    return f"{_f(estimate)} [{_f(ci[0])}, {_f(ci[1])}]"
+    if not ci:
+        return fmt(estimate)
+    return f"{fmt(estimate)} [{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
 def _scorer(verdict: dict[str, Any] | None) -> str:
@@ -271,13 +272,13 @@ def _scores_table(results: dict[str, Any]) -> list[str]:
     for v in values:
         cells = [
             v,
-            _ci(results["scores"].get(v), ci.get(v)),
+            fmt_ci(results["scores"].get(v), ci.get(v)),
             str(prompts.get(v, "–")),
             _scorer(verdicts.get(v)),
         ]
         if vs:
             d = vs.get(v)
-            cells += [_ci(d["difference"], d["ci"]), d["verdict"]] if d else ["–", "–"]
+            cells += [fmt_ci(d["difference"], d["ci"]), d["verdict"]] if d else ["–", "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -300,11 +301,12 @@ def _examples(results: dict[str, Any], samples: Sequence[dict[str, Any]]) -> lis
         for label, key in (("best-scored", "best"), ("worst-scored", "worst")):
             for r in picked[key]:
                 lines.append(
-                    f"- {label} ({_f(r['score'])}): *{_quote(r['prompt'], 120)}* → {_quote(r['answer'])}"
+                    f"- {label} ({fmt(r['score'])}): *{_quote(r['prompt'], 120)}* → {_quote(r['answer'])}"
                 )
         for r in picked["changed"]:
             lines += [
-                f"- before → after ({_f(r['base_score'])} → {_f(r['score'])}): *{_quote(r['prompt'], 120)}*",
+                f"- before → after ({fmt(r['base_score'])} → {fmt(r['score'])}): "
+                f"*{_quote(r['prompt'], 120)}*",
                 f"  - before: {_quote(r['base_answer'])}",
                 f"  - after: {_quote(r['answer'])}",
             ]
@@ -342,7 +344,7 @@ def render_report(
             "",
             f"## Candidates ({len(results['candidates'])})",
             "",
-            f"Hypervolume of the Pareto front: {_ci(results['hypervolume'], hv_ci)} "
+            f"Hypervolume of the Pareto front: {fmt_ci(results['hypervolume'], hv_ci)} "
             f"(reference point: {reference} for every value"
             + (f"; {unc['hypervolume']}" if hv_ci else "")
             + "). *front*: on the front; *dominated*: another candidate is better with the difference "
@@ -354,8 +356,8 @@ def render_report(
         for c in results["candidates"]:
             ci = c.get("scores_ci") or {}
             cells = [
-                *(_f(c["weights"].get(v)) for v in values),
-                *(_ci(c["scores"].get(v), ci.get(v)) for v in values),
+                *(fmt(c["weights"].get(v)) for v in values),
+                *(fmt_ci(c["scores"].get(v), ci.get(v)) for v in values),
             ]
             flag = {"front": "front", "dominated": "dominated", "dominated within noise": "within noise"}
             lines.append(
@@ -367,13 +369,13 @@ def render_report(
     if results["value_profile"]:
         pci = results.get("value_profile_ci") or {}
         lines += ["", "## Value profile", "", "| value | score in [-1, 1] [95% CI] |", "|---|---|"]
-        lines += [f"| {k} | {_ci(v, pci.get(k))} |" for k, v in results["value_profile"].items()]
+        lines += [f"| {k} | {fmt_ci(v, pci.get(k))} |" for k, v in results["value_profile"].items()]
     mci = results.get("metrics_ci") or {}
     for title, table in (("Metrics", results["metrics"]), ("Timings (s)", results["timings"])):
         if table:
             lines += ["", f"## {title}", "", "| name | value |", "|---|---|"]
             lines += [
-                f"| {k} | {_ci(v, mci.get(k)) if table is results['metrics'] else _f(v)} |"
+                f"| {k} | {fmt_ci(v, mci.get(k)) if table is results['metrics'] else fmt(v)} |"
                 for k, v in table.items()
             ]
     lines += _examples(results, samples)

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from alignrun.atomic import atomic_write_text
 from alignrun.fluency import fluency
-from alignrun.results import difference_record
+from alignrun.results import difference_record, fmt, fmt_ci
 from alignrun.uncertainty import paired_difference
 
 log = logging.getLogger("alignrun")
@@ -192,14 +192,6 @@ def _fluency(job: dict[str, Any], normal: dict[str, Any] | None) -> float | None
     return fluency(answers, reference) if answers else None
 
 
-def _num(x: float | None, digits: int = 4) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
-def _with_ci(x: float | None, ci: Sequence[float] | None) -> str:
-    return _num(x) if not ci else f"{_num(x)} [{_num(ci[0])}, {_num(ci[1])}]"
-
-
 def render(summary: dict[str, Any]) -> str:
     """The sweep's ``report.md``: scores, verdicts vs the baseline job, side effects, cost."""
     rows = summary["jobs"]
@@ -219,8 +211,8 @@ def render(summary: dict[str, Any]) -> str:
         "|---|---|" + "---|" * (len(values) + 1),
     ]
     for row in rows:
-        cells = [_with_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
-        hv = _with_ci(row["hypervolume"], row["hypervolume_ci"])
+        cells = [fmt_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
+        hv = fmt_ci(row["hypervolume"], row["hypervolume_ci"])
         lines.append(f"| {row['dir']} | `{' '.join(row['varied'])}` | " + " | ".join(cells) + f" | {hv} |")
     compared = [row for row in rows if row["baseline_job"] is not None]
     if compared:
@@ -239,7 +231,7 @@ def render(summary: dict[str, Any]) -> str:
             cells = []
             for v in values:
                 d = row["vs_baseline"].get(v)
-                cells.append(f"{_with_ci(d['difference'], d['ci'])} **{d['verdict']}**" if d else "–")
+                cells.append(f"{fmt_ci(d['difference'], d['ci'])} **{d['verdict']}**" if d else "–")
             lines.append(
                 f"| {row['dir']} | {row['method']} | {row['baseline_job']} | " + " | ".join(cells) + " |"
             )
@@ -263,12 +255,12 @@ def render(summary: dict[str, Any]) -> str:
             if se
             else "–"
         )
-        speed = _num(c["tokens_per_s"], 1) + (
+        speed = fmt(c["tokens_per_s"], 1) + (
             f" (×{c['tokens_per_s_vs_base']:.2f})" if c["tokens_per_s_vs_base"] else ""
         )
         lines.append(
-            f"| {row['dir']} | {row['method']} | {shift} | {_num(row['fluency'], 3)} "
-            f"| {_num(c['wall_s'], 1)} | {c['trainable_params']:,} | {speed} |"
+            f"| {row['dir']} | {row['method']} | {shift} | {fmt(row['fluency'], 3)} "
+            f"| {fmt(c['wall_s'], 1)} | {c['trainable_params']:,} | {speed} |"
         )
     lines += ["", "## Verdict", "", *verdict_lines(summary)]
     return "\n".join(lines) + "\n"
