@@ -131,6 +131,6 @@ def test_prompt_steering_on_the_packaged_model(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     result = json.loads((tmp_path / "run" / "steering.json").read_text())
     assert result["mode"] == "behavioural" and len(result["search"]) == 4
-    answers = (tmp_path / "run" / "samples.jsonl").read_text()
+    answers = (tmp_path / "run" / "sample_answers.jsonl").read_text()
     assert '"answer": ""' not in answers  # the real model answers every scenario
     assert json.loads((tmp_path / "run" / "results.json").read_text())["model"] == "SmolLM2-135M-Instruct"

@@ -238,6 +238,8 @@ def test_cli_run_writes_scores_metrics_and_a_peft_adapter(tmp_path: Path) -> Non
     assert [m["step"] for m in curve if "rlhf/reward" in m] == [0, 1]  # one point per iteration
     peft_model = PeftModel.from_pretrained(build_tiny().model, out / "adapters" / "rlhf")
     assert any("lora_B" in n and p.abs().sum() > 0 for n, p in peft_model.named_parameters())  # trained
+    lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+    assert results["metrics"]["train/rlhf/trainable_params"] == lora  # the sweep report's cost
 
 
 class _Kill:

@@ -98,7 +98,7 @@ def test_a_known_shift_is_better_a_null_one_is_not_and_jobs_pair_by_setting(tmp_
         assert jobs[d]["cost"]["trainable_params"] == 1024 and jobs[d]["cost"]["wall_s"] == 12.5
     assert jobs["4"]["vs_baseline"]["helpful"]["verdict"] == "not paired (different prompts)"
     report = (tmp_path / "report.md").read_text()
-    assert "job 1 (`dpo`) vs job 0: helpful better (+0.3" in report
+    assert "job 1 (`dpo seed=0`) vs job 0: helpful better (+0.3" in report
     assert "harmless not distinguishable" in report
     assert (tmp_path / "comparison.png").stat().st_size > 1000
 

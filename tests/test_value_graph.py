@@ -34,7 +34,14 @@ def test_value_graph_cli_writes_samples_graph_and_comparison(tmp_path: Path) -> 
     res = run_cli(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     out = tmp_path / "run"
-    for name in ("samples.csv", "samples.jsonl", "graph.json", "graph.dot", "graph.png", "value_graph.md"):
+    for name in (
+        "samples.csv",
+        "sample_answers.jsonl",
+        "graph.json",
+        "graph.dot",
+        "graph.png",
+        "value_graph.md",
+    ):
         assert (out / name).is_file(), name
     with (out / "samples.csv").open() as f:
         rows = list(csv.DictReader(f))

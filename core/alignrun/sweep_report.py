@@ -147,7 +147,10 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
             {
                 "dir": job["dir"],
                 "overrides": job["overrides"],
-                "varied": [o for o in job["overrides"] if o not in common],  # what tells the jobs apart
+                "varied": (
+                    varied := [o for o in job["overrides"] if o not in common]
+                ),  # what tells jobs apart
+                "label": _label(r["method"], varied),
                 "method": r["method"],
                 "model": r["model"],
                 "scores": r["scores"],
@@ -169,6 +172,12 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
             }
         )
     return {"baseline": spec, "common_overrides": sorted(common), "jobs": rows}
+
+
+def _label(method: str, varied: Sequence[str]) -> str:
+    """``mva decorrelation=lora_a``: a job's method and its varied settings, without the prefixes."""
+    parts = [o.lstrip("+").removeprefix("method=").removeprefix("method.") for o in varied]
+    return " ".join(parts) if any(p == method for p in parts) else " ".join([method, *parts])
 
 
 def write_comparison(sweep_dir: Path, baseline: str | None = None, seed: int = 0) -> dict[str, Any]:
@@ -224,7 +233,7 @@ def render(summary: dict[str, Any]) -> str:
             "the interval of the mean per-prompt difference from a bootstrap that resamples prompts. "
             "*better* / *worse*: the interval excludes 0; otherwise the difference is within the noise.",
             "",
-            "| job | method | vs job | " + " | ".join(values) + " |",
+            "| job | method and settings | vs job | " + " | ".join(values) + " |",
             "|---|---|---|" + "---|" * len(values),
         ]
         for row in compared:
@@ -233,7 +242,7 @@ def render(summary: dict[str, Any]) -> str:
                 d = row["vs_baseline"].get(v)
                 cells.append(f"{fmt_ci(d['difference'], d['ci'])} **{d['verdict']}**" if d else "–")
             lines.append(
-                f"| {row['dir']} | {row['method']} | {row['baseline_job']} | " + " | ".join(cells) + " |"
+                f"| {row['dir']} | {row['label']} | {row['baseline_job']} | " + " | ".join(cells) + " |"
             )
     lines += [
         "",
@@ -244,7 +253,8 @@ def render(summary: dict[str, Any]) -> str:
         "bigrams × answer length relative to the baseline's. Speed: answer tokens/s of the final "
         "evaluation, and its ratio to the unsteered base model's in the same job.",
         "",
-        "| job | method | profile shift | fluency | wall time (s) | trainable params | tokens/s (× base) |",
+        "| job | method and settings | profile shift | fluency | wall time (s) | trainable params "
+        "| tokens/s (× base) |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -259,7 +269,7 @@ def render(summary: dict[str, Any]) -> str:
             f" (×{c['tokens_per_s_vs_base']:.2f})" if c["tokens_per_s_vs_base"] else ""
         )
         lines.append(
-            f"| {row['dir']} | {row['method']} | {shift} | {fmt(row['fluency'], 3)} "
+            f"| {row['dir']} | {row['label']} | {shift} | {fmt(row['fluency'], 3)} "
             f"| {fmt(c['wall_s'], 1)} | {c['trainable_params']:,} | {speed} |"
         )
     lines += ["", "## Verdict", "", *verdict_lines(summary)]
@@ -284,7 +294,7 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
             for v, d in row["vs_baseline"].items()
         ]
         out.append(
-            f"- job {row['dir']} (`{row['method']}`) vs job {row['baseline_job']}: " + "; ".join(said) + "."
+            f"- job {row['dir']} (`{row['label']}`) vs job {row['baseline_job']}: " + "; ".join(said) + "."
         )
     return out or [f"Only `{spec}` jobs: nothing to compare."]
 
@@ -304,7 +314,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     fronts = len(values) >= 2 and any(row["candidates"] for row in rows)
     width = 2.0 + 1.3 * len(values) + 0.15 * len(rows)
     fig, axes = plt.subplots(
-        1, 2 if fronts else 1, figsize=(width + (4.5 if fronts else 0), 4.0), squeeze=False
+        1,
+        2 if fronts else 1,
+        figsize=(width + (4.5 if fronts else 0), 4.0 + 0.2 * ((len(rows) + 1) // 2)),
+        squeeze=False,
     )
     ax = axes[0][0]
     step = 0.8 / max(len(rows), 1)
@@ -319,13 +332,21 @@ def plot(summary: dict[str, Any], path: Path) -> None:
             ys.append(s)
             lo.append(s - ci[0])
             hi.append(ci[1] - s)
-        label = f"{row['dir']}: " + " ".join(row["varied"] or [row["method"]])
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=f"C{i % 10}", label=label[:50])
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lo, hi],
+            fmt="o",
+            capsize=3,
+            color=f"C{i % 10}",
+            label=f"{row['dir']}: {row['label']}",
+        )
     ax.set_xticks(range(len(values)), values)
     ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_ylabel("score ± 95% interval (higher = more aligned)")
     ax.axhline(0, color="black", linewidth=0.5)
-    ax.legend(fontsize=7, loc="best")
+    # below the axes: inside, it hides the intervals it labels
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     if fronts:
         fx = axes[0][1]
         xv, yv = values[0], values[1]
@@ -339,7 +360,11 @@ def plot(summary: dict[str, Any], path: Path) -> None:
                 fx.scatter([p[xv] for p in pts], [p[yv] for p in pts], s=12, alpha=0.35, color=colour)
             if front:
                 fx.plot(
-                    *zip(*front, strict=True), "-o", markersize=4, color=colour, label=f"{row['dir']} front"
+                    *zip(*front, strict=True),
+                    "-o",
+                    markersize=4,
+                    color=colour,
+                    label=f"{row['dir']}: {row['label']}",
                 )
             if xv in row["scores"] and yv in row["scores"]:  # the job's final model, with its intervals
                 cx, cy = row["scores_ci"].get(xv), row["scores_ci"].get(yv)

@@ -206,6 +206,7 @@ class RLHF:
             path = adapters.save_adapter(model, "rlhf", run.output_dir / "adapters" / "rlhf")
             artefacts["adapter/rlhf"] = str(path.relative_to(run.output_dir))
         metrics = {k: v for k, v in summary.items() if not k.endswith("_seconds")}
+        metrics[trainer.params_key] = trainer.trainable_params
         return MethodResult(
             lm=lm, intervention=adapters.AdapterMix({"rlhf": 1.0}), metrics=metrics, artefacts=artefacts
         )

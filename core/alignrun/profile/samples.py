@@ -67,7 +67,8 @@ def collect(
 def write(
     out_dir: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], details: Sequence[dict[str, Any]]
 ) -> dict[str, str]:
-    """``samples.csv`` (one row per sample, one column per value) and ``samples.jsonl`` (answers)."""
+    """``samples.csv`` (one row per sample, one column per value) and ``sample_answers.jsonl`` (answers;
+    ``samples.jsonl`` is the final evaluation's, written by the loop)."""
     values = [k for k in rows[0] if k not in KEYS] if rows else []
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*KEYS, *values], lineterminator="\n")
@@ -75,8 +76,8 @@ def write(
     for row in rows:
         writer.writerow({k: (f"{row[k]:.6f}" if k in values else row[k]) for k in (*KEYS, *values)})
     atomic_write_text(Path(out_dir) / "samples.csv", buf.getvalue())
-    write_jsonl(Path(out_dir) / "samples.jsonl", details)
-    return {"samples": "samples.csv", "sample_answers": "samples.jsonl"}
+    write_jsonl(Path(out_dir) / "sample_answers.jsonl", details)
+    return {"samples": "samples.csv", "sample_answers": "sample_answers.jsonl"}
 
 
 def matrix(rows: Sequence[Mapping[str, Any]], values: Sequence[str], split: str | None = None) -> np.ndarray:

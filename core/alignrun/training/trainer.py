@@ -206,5 +206,14 @@ class Trainer:
         bar.close()
         self.save()
         # a method's cost in the sweep report; once, not in every step's log line
-        last[f"train/{self.name}/trainable_params"] = float(sum(p.numel() for p in self.params))
+        last[self.params_key] = self.trainable_params
         return last
+
+    @property
+    def params_key(self) -> str:
+        return f"train/{self.name}/trainable_params"
+
+    @property
+    def trainable_params(self) -> float:
+        """How many weights this trainer trains (the sweep report's cost column)."""
+        return float(sum(p.numel() for p in self.params))
