@@ -6,7 +6,7 @@ Runs, per seed, on the embedded default (SmolLM2-135M-Instruct) with ``values=[h
 ``none``; ``dpo`` soup; ``mva`` with ``decorrelation=delta_w``, ``lora_a`` and ``none``; ``rlhf``;
 ``prompt_steering`` and ``sae_steering`` towards ``--target``. The training methods get the same
 per-value budget, ``--steps`` DPO steps of 8 pairs (RLHF keeps its default 8 rollout rounds, 32 PPO
-steps over both values). Each job is its own run dir ``<out>/<k>`` (a finished one is skipped, so
+steps over both values). Each job is its own run dir ``<out>/s<seed>-<method>`` (a finished one is skipped, so
 the script resumes), and :func:`alignrun.sweep_report.write_comparison` writes the sweep report,
 ``comparison.png`` and ``summary.json`` over all of them: each job against the ``none`` job of its
 seed, paired over prompts. Then this script prints, per method, the verdicts across seeds and the
@@ -49,7 +49,6 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--out", type=Path, default=Path("multirun/comparison"))
     args = parser.parse_args()
-    k = 0
     for seed in args.seeds:
         for label in args.methods:
             overrides = [*METHODS[label], "values=[helpful,harmless]", f"seed={seed}"]
@@ -57,8 +56,7 @@ def main() -> None:
                 overrides.append(f"method.train.steps={args.steps}")
             if "steering" in label:
                 overrides.append(f"steering.target={args.target}")
-            run_dir = args.out / str(k)
-            k += 1
+            run_dir = args.out / f"s{seed}-{label.replace(' ', '-')}"  # stable: --methods may be a subset
             if (run_dir / "results.json").exists():
                 continue
             cmd = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ def _job(
     harmless: np.ndarray,
     prompts: list[str] = PROMPTS,
     profile: dict[str, tuple[float, float, float]] | None = None,
+    extra: Sequence[str] = (),
 ) -> None:
     job = sweep / str(n)
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(f"- +method={method}\n- seed={seed}\n")
+    overrides = [f"+method={method}", f"seed={seed}", *extra]
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     rows = [
         {
             "value": v,
@@ -78,16 +81,12 @@ def test_a_known_shift_is_better_a_null_one_is_not_and_jobs_pair_by_setting(tmp_
             profile=prof_moved,
         )
     _job(tmp_path, 4, "dpo", 0, rng.normal(0, 0.5, 30), rng.normal(0, 0.5, 30), prompts=PROMPTS[::-1])
+    _job(tmp_path, 5, "prompt_steering", 1, base_h, base_x, extra=["steering.target=harmless"])
     summary = _summary(tmp_path)
     jobs = {j["dir"]: j for j in summary["jobs"]}
     assert summary["baseline"] == "none"
-    assert [jobs[d]["baseline_job"] for d in "01234"] == [
-        None,
-        "0",
-        None,
-        "2",
-        "0",
-    ]  # same seed, same baseline
+    # the none job of the same seed, also for a job with a setting no none job has
+    assert [jobs[d]["baseline_job"] for d in "012345"] == [None, "0", None, "2", "0", "2"]
     for d in ("1", "3"):
         vs = jobs[d]["vs_baseline"]
         assert vs["helpful"]["verdict"] == "better" and vs["helpful"]["ci"][0] > 0

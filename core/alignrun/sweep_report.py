@@ -54,22 +54,22 @@ def load_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return jobs
 
 
-def _setting(overrides: Sequence[str]) -> tuple[str, ...]:
-    """A job's overrides apart from its method's: jobs with equal settings (seed, values, data)
-    pair with each other."""
-    return tuple(sorted(o for o in overrides if not o.lstrip("+~").startswith("method")))
+def _setting(overrides: Sequence[str]) -> set[str]:
+    """A job's overrides apart from its method's (seed, values, data, steering)."""
+    return {o for o in overrides if not o.lstrip("+~").startswith("method")}
 
 
 def pick_baseline(
     job: dict[str, Any], jobs: Sequence[dict[str, Any]], baseline: str
 ) -> dict[str, Any] | None:
     """The job ``job`` is compared with: of the jobs whose method (or dir) is ``baseline``, the one
-    with the same other settings, else the first; None for a baseline job itself."""
+    sharing most of its other settings (the same seed and values; a steering job's target has no
+    counterpart in a ``none`` job), the first on a tie; None for a baseline job itself."""
     pool = [j for j in jobs if baseline in (j["results"]["method"], j["dir"])]
     if not pool or job in pool:
         return None
-    same = [j for j in pool if _setting(j["overrides"]) == _setting(job["overrides"])]
-    return (same or pool)[0]
+    mine = _setting(job["overrides"])
+    return max(pool, key=lambda j: len(_setting(j["overrides"]) & mine))
 
 
 def _per_prompt(job: dict[str, Any], value: str) -> tuple[list[str], list[float]]:
@@ -143,13 +143,12 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
         values = list(r.get("values") or r["scores"])
         base = pick_baseline(job, jobs, spec) if spec else None
         normal = base or next((j for j in jobs if spec in (j["results"]["method"], j["dir"])), None)
+        varied = [o for o in job["overrides"] if o not in common]  # what tells the jobs apart
         rows.append(
             {
                 "dir": job["dir"],
                 "overrides": job["overrides"],
-                "varied": (
-                    varied := [o for o in job["overrides"] if o not in common]
-                ),  # what tells jobs apart
+                "varied": varied,
                 "label": _label(r["method"], varied),
                 "method": r["method"],
                 "model": r["model"],
