@@ -8,9 +8,11 @@ line and exit code 2 instead of a half-made run dir. ``--help`` stays torch-free
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +24,7 @@ from alignrun.config import (
     CONFIG_MODULE,
     CONFIG_NAME,
     check_config,
+    check_settings,
     compose,
     installed_options,
     no_method_message,
@@ -30,6 +33,10 @@ from alignrun.config import (
 from alignrun.errors import AlignrunError
 from alignrun.plots import load_baselines
 
+_TYPE_ERROR = re.compile(
+    r"Value '(.*?)' of type '\w+' could not be converted to (\w+).*?full_key: ([\w.]+)", re.S
+)
+_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "cfg", "resolve")
 
 
@@ -78,13 +85,57 @@ def preflight(args: list[str]) -> None:
     if "values" in by_key:
         known = installed_options("values")
         for choice in _choices(by_key["values"]):
-            for name in choice if isinstance(choice, list) else [choice]:
-                if str(name) not in known:
+            names = [str(n) for n in (choice if isinstance(choice, list) else [choice])]
+            for name in names:
+                if name not in known:
                     raise AlignrunError(f"unknown value '{name}'; available values: {', '.join(known)}")
-    if not ns.multirun:  # a sweep's jobs are composed by Hydra's sweeper, one by one
-        cfg = _compose_or_explain(ns.overrides)
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:  # Hydra's defaults list would drop the repeat silently
+                raise AlignrunError(f"values=[{','.join(names)}] names {', '.join(twice)} twice")
+    for job in _jobs(ns.overrides, overrides, bool(ns.multirun)):
+        cfg = _compose_or_explain(job)
         check_config(cfg)
+        check_settings(cfg)
         load_baselines(list(cfg.results.baselines))  # before Hydra makes the run dir
+    if not ns.multirun:
+        _own_run_dir(cfg, explicit="hydra.run.dir" in by_key)
+
+
+def _own_run_dir(cfg: DictConfig, explicit: bool) -> None:
+    """Before Hydra writes ``.hydra/`` into the run dir: it is not another live run's, not a
+    finished run's, and a resume continues the run there with its settings; then lock it."""
+    from alignrun import run_dir
+
+    if int(os.environ.get("RANK", "0")) > 0:  # rank 0 owns the dir; the others write to scratch
+        return
+    _check_writable(Path(str(cfg.hydra.run.dir)))
+    if not explicit:  # a fresh timestamped dir: nothing to resume, nothing to overwrite
+        if cfg.resume:
+            raise AlignrunError("resume=true needs hydra.run.dir=<the dir of the run to continue>")
+        return
+    out = Path(str(cfg.hydra.run.dir))
+    if cfg.resume:
+        run_dir.check_resume(out, cfg)
+    else:
+        run_dir.check_reuse(out, resume=False)
+    run_dir.claim(out)  # held until this process ends; run_job's claim of the same dir is a no-op
+
+
+def _jobs(args: list[str], overrides: list[Any], multirun: bool) -> list[list[str]]:
+    """The override lists of the jobs the command line runs: itself, or each job of a basic sweep
+    (every combination is checked before the sweep dir exists; another sweeper's jobs are checked
+    as each one starts)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.errors import HydraException
+
+    if not multirun:
+        return [args]
+    if any(o.key_or_group in ("hydra/sweeper", "hydra.sweeper") for o in overrides):
+        return []
+    try:
+        return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    except HydraException:  # a range or interval sweep: the basic sweeper will say so itself
+        return []
 
 
 def _compose_or_explain(overrides: list[str]) -> DictConfig:
@@ -96,9 +147,25 @@ def _compose_or_explain(overrides: list[str]) -> DictConfig:
         return compose(overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         parts = [str(exc), str(exc.__cause__ or "")]
+        typed = _TYPE_ERROR.search(" ".join(parts))
+        if typed:  # OmegaConf's wording for a typed key, in the words every other check uses
+            value, wanted, key = typed.groups()
+            raise AlignrunError(f"{key} wants {_TYPE_WORDS.get(wanted, wanted)}, got '{value}'") from exc
         lines = [ln.strip() for part in parts for ln in part.splitlines()]
         keep = [ln for ln in lines if ln and not ln.startswith(("object_type=", "Set the environment"))]
         raise AlignrunError("; ".join(dict.fromkeys(keep))) from exc
+
+
+def _check_writable(target: Path) -> None:
+    """The run dir can be made and written (its nearest existing folder takes a file)."""
+    probe = target.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise AlignrunError(f"cannot write the run dir {target}: {probe}: {exc.strerror}") from None
 
 
 def user_error(exc: BaseException) -> AlignrunError | None:
@@ -118,21 +185,83 @@ def _task(cfg: DictConfig) -> None:
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        run_job(cfg, out)
+        with _sigterm_as_interrupt():
+            run_job(cfg, out)
         if (
             int(os.environ.get("RANK", "0")) == 0
         ):  # say where the results are: a newcomer had to hunt for them
             print(f"alignrun: run dir {out}\nalignrun: report  {out / 'report.md'}", flush=True)
+    except KeyboardInterrupt:
+        _fail(_interrupted(out), 130)
     except Exception as exc:
         err = user_error(exc)
         if err is not None:
             _fail(str(err), err.exit_code)
-        if isinstance(exc, InstantiationException) and not os.environ.get("HYDRA_FULL_ERROR"):
+        if os.environ.get("HYDRA_FULL_ERROR") or os.environ.get("ALIGNRUN_TRACEBACK"):
+            raise
+        if isinstance(exc, InstantiationException):
             _fail(
                 f"{str(exc).splitlines()[0]} {exc.__cause__ or ''} (HYDRA_FULL_ERROR=1 shows the traceback)",
                 1,
             )
-        raise
+        _fail(_crash_line(exc, cfg, out), 1)
+
+
+def _interrupted(out: Path) -> str:
+    """The one line an interrupted run ends with: where it stopped, how to continue."""
+    found = sorted(out.glob("checkpoints/*/step-*"), key=lambda p: p.stat().st_mtime)
+    where = f"after checkpoint {found[-1].relative_to(out)}" if found else "before any checkpoint"
+    command = " ".join(["alignrun", *_user_args(), f"hydra.run.dir={out}", "resume=true"])
+    return f"interrupted {where}; resume with: {command}"
+
+
+def _user_args() -> list[str]:
+    """The command line's overrides, without the run dir and resume (the resume line sets both)."""
+    return [a for a in sys.argv[1:] if not a.startswith(("hydra.run.dir=", "resume="))]
+
+
+def _crash_line(exc: BaseException, cfg: DictConfig, out: Path) -> str:
+    """One line for an error that is not the user's: who failed (a plugin's hook, the method, a
+    write), what, and where the full traceback went."""
+    import errno
+    import traceback
+
+    from alignrun.config import group_choice
+    from alignrun.plugins import failing_plugin
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        return f"cannot write {exc.filename or 'to the run dir'}: {exc.strerror}"
+    saved = out / "traceback.txt"
+    try:
+        saved.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        kept = f"traceback in {saved}"
+    except OSError:
+        kept = "ALIGNRUN_TRACEBACK=1 shows the traceback"
+    who = failing_plugin(exc)
+    where = (
+        f"plugin '{who[0]}' failed in {who[1]}" if who else f"method '{group_choice(cfg, 'method')}' failed"
+    )
+    return f"{where}: {type(exc).__name__}: {exc} ({kept})"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill) ends the run as Ctrl-C does: run_finish hooks run, one line."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from alignrun.errors import AlignrunError
+from alignrun.settings import ranged
 
 CONFIG_MODULE = "alignrun.conf"
 PRIMARY_SEARCHPATH = f"pkg://{CONFIG_MODULE}"
@@ -27,14 +28,14 @@ SCHEMA_NAME = "alignrun_schema"
 class GenerationConfig:
     """``generation:`` how every model answers eval prompts."""
 
-    max_new_tokens: int = 64
-    batch_size: int = 48
+    max_new_tokens: int = ranged(64, ge=1)
+    batch_size: int = ranged(48, ge=1)
     do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_prompt_tokens: int = 512
+    temperature: float = ranged(1.0, gt=0)
+    top_p: float = ranged(1.0, gt=0, le=1)
+    max_prompt_tokens: int = ranged(512, ge=1)
     progress: bool = True
-    min_new_tokens: int = 0
+    min_new_tokens: int = ranged(0, ge=0)
     # None: the model's engine (``LM.backend``, which the loop sets from the run's generation.backend)
     backend: str | None = None
 
@@ -52,13 +53,13 @@ class DeriveSchema:
     """``derive:`` materials built for values that lack them (``alignrun.derive.DeriveConfig``)."""
 
     pairs: str = "auto"
-    prompts: int = 24
-    eval_prompts: int = 12
-    samples: int = 2
-    temperature: float = 0.8
-    max_new_tokens: int = 64
-    margin: float = 0.2
-    batch_size: int = 48
+    prompts: int = ranged(24, ge=1)
+    eval_prompts: int = ranged(12, ge=1)
+    samples: int = ranged(2, ge=1)
+    temperature: float = ranged(0.8, gt=0)
+    max_new_tokens: int = ranged(64, ge=1)
+    margin: float = ranged(0.2, ge=0)
+    batch_size: int = ranged(48, ge=1)
     split_exemplars: bool = True
     judge: Any = None
 
@@ -157,6 +158,7 @@ def check_config(cfg: DictConfig) -> None:
         )
     if not cfg.get("values"):
         raise AlignrunError("no values chosen: pass e.g. values=[helpful,harmless]")
+    _check_resolves(cfg)
     missing = sorted(  # per top-level node: the hydra node's own ??? keys are Hydra's business
         str(full_key)
         for key in cfg
@@ -182,6 +184,84 @@ def check_config(cfg: DictConfig) -> None:
         from alignrun.models.adapter import adapter_folder
 
         adapter_folder(str(adapter))
+
+
+def _check_resolves(cfg: DictConfig) -> None:
+    """Every interpolation outside ``hydra`` resolves (``${oc.env:NOPE}`` is one line, not a traceback)."""
+    from omegaconf.errors import InterpolationResolutionError
+
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            node = cfg[key]  # a top-level scalar resolves when read
+            if OmegaConf.is_config(node):
+                OmegaConf.to_container(node, resolve=True)
+        except InterpolationResolutionError as exc:
+            where = getattr(exc, "full_key", None) or str(key)
+            raise AlignrunError(f"{where} does not resolve: {str(exc).splitlines()[0]}") from None
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Every setting the run will read, checked before any work: interpolations resolve,
+    ``generation``/``data``/``derive`` types and ranges, and the method and steering build (their
+    constructors check their own knobs, ``method.train`` and ``method.lora`` included).
+
+    Building them is cheap (no model, no data is loaded); the run builds them again.
+
+    Raises:
+        AlignrunError: the first setting that is wrong, named by its key.
+    """
+    from alignrun.derive import DeriveConfig
+    from alignrun.settings import check_fields
+
+    generation = GenerationConfig(**OmegaConf.to_container(cfg.generation, resolve=True))  # type: ignore[arg-type]
+    check_fields(generation, "generation")
+    if generation.min_new_tokens > generation.max_new_tokens:
+        raise AlignrunError(
+            f"generation.min_new_tokens ({generation.min_new_tokens}) is above "
+            f"generation.max_new_tokens ({generation.max_new_tokens})"
+        )
+    DeriveConfig(**OmegaConf.to_container(cfg.derive, resolve=True))  # type: ignore[arg-type]
+    _build_checked(cfg.data, "data", _recursive_=False)
+    build_method(cfg)
+    _build_checked(cfg.steering, "steering", _convert_="all")
+
+
+def build_method(cfg: DictConfig) -> Any:
+    """The run's method object, its arguments checked against its signature first.
+
+    Raises:
+        AlignrunError: a setting of the wrong type, one the method does not take, or a method
+            without ``fit(run)``.
+    """
+    method = _build_checked(cfg.method, "method", _convert_="all")
+    if not callable(getattr(method, "fit", None)):
+        raise AlignrunError(
+            f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
+            "which has no fit(run) method"
+        )
+    return method
+
+
+def _build_checked(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """:func:`build` of ``node`` after :func:`alignrun.settings.check_call` on its arguments; an
+    error the target raises that is not an :class:`AlignrunError` becomes one line naming ``key``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import get_object
+
+    from alignrun.settings import check_call
+
+    try:
+        target = get_object(str(node["_target_"]))
+    except Exception as exc:
+        raise AlignrunError(f"{key}._target_ '{node.get('_target_')}' does not import: {exc}") from None
+    check_call(target, {str(k): node[k] for k in node}, key)
+    try:
+        return build(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise AlignrunError(f"{key}: {type(cause).__name__}: {cause}") from exc
 
 
 def no_method_message() -> str:

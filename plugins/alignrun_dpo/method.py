@@ -21,13 +21,14 @@ from typing import Any
 
 from alignrun.contracts import Candidate, Intervention, MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.settings import build_settings
 
 VARIANTS = ("single", "weighted", "sequential", "soup")
 
 
 def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
     """Every weight vector of length ``n`` on the simplex with coordinates in multiples of ``step``."""
-    k = round(1 / step)
+    k = round(1 / step) if step > 0 else 0
     if k < 1 or abs(k * step - 1) > 1e-9:
         raise AlignrunError(f"method.soup_step must divide 1 (0.5, 0.25, 0.1...), got {step}")
     return [
@@ -57,6 +58,8 @@ class DPO:
             raise AlignrunError(f"method.variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
         if beta <= 0:
             raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        if variant == "soup":
+            simplex_grid(2, soup_step)  # a bad step fails now, not after every adapter trained
         self.variant, self.value, self.beta, self.soup_step, self.merge = (
             variant,
             value,
@@ -64,8 +67,8 @@ class DPO:
             soup_step,
             merge,
         )
-        self.lora = LoraSettings(**(lora or {}))
-        self.train = TrainSettings(**(train or {}))
+        self.lora = build_settings(LoraSettings, lora, "method.lora")
+        self.train = build_settings(TrainSettings, train, "method.train")
 
     def _values(self, run: Run) -> list[str]:
         names = [self.value] if self.variant == "single" and self.value else list(run.values)

@@ -21,6 +21,7 @@ from typing import Any
 
 from alignrun.contracts import Candidate, MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.settings import build_settings, check_fields, ranged
 
 ESTIMATORS = (
     "delta_w",
@@ -34,13 +35,22 @@ ESTIMATORS = (
 class ExtrapolationSettings:
     """The ``method.extrapolation`` node (see conf/method/mva.yaml)."""
 
-    max_weight: float = 1.0
+    max_weight: float = ranged(1.0, gt=0)
     sampler: str = "halton"
-    points: int = 3
-    num_candidates: int = 6
-    eval_prompts: int | None = 12
+    points: int = ranged(3, ge=2)  # a grid needs both ends of [0, C]
+    num_candidates: int = ranged(6, ge=0)
+    eval_prompts: int | None = ranged(12, ge=1)
     fold: bool = True
     save_pareto: bool = True
+
+    def __post_init__(self) -> None:
+        from alignrun_mva.extrapolation import SAMPLERS
+
+        check_fields(self, "method.extrapolation")
+        if self.sampler not in SAMPLERS:
+            raise AlignrunError(
+                f"method.extrapolation.sampler must be one of {', '.join(SAMPLERS)}, got '{self.sampler}'"
+            )
 
 
 @dataclass
@@ -72,10 +82,13 @@ class MVA:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got '{self.bandwidth}'")
         if not isinstance(self.bandwidth, str) and self.bandwidth <= 0:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got {self.bandwidth}")
-        try:
-            self.ext = ExtrapolationSettings(**self.extrapolation)
-        except TypeError as exc:
-            raise AlignrunError(f"method.extrapolation: {exc}") from None
+        from alignrun.training.adapters import LoraSettings
+        from alignrun.training.trainer import TrainSettings
+
+        self.ext = build_settings(ExtrapolationSettings, self.extrapolation, "method.extrapolation")
+        # checked now, not when training starts after the model has loaded and the base is evaluated
+        build_settings(TrainSettings, self.train, "method.train")
+        build_settings(LoraSettings, self.lora, "method.lora")
 
     def _values(self, run: Run) -> list[str]:
         names = list(run.values)

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
+from alignrun.settings import check_fields, ranged
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+FEW_PAIRS = 8  # fewer than one default batch: said in the log and the report, the run goes on
 log = logging.getLogger("alignrun")
 
 
@@ -65,10 +67,13 @@ class DataSpec:
         seed: the subsampling seed.
     """
 
-    max_pairs: int | None = None
-    max_eval_prompts: int | None = None
+    max_pairs: int | None = ranged(None, ge=1)
+    max_eval_prompts: int | None = ranged(None, ge=1)  # 0 would report no scores at all
     sources: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data")
 
     def prepare(self, values: Mapping[str, Value]) -> RunData:
         """Apply sources and caps to every value's data.
@@ -92,6 +97,13 @@ class DataSpec:
                 if len(pairs) == 0:
                     raise AlignrunError(f"preference data of value '{name}' is empty")
                 data.pairs[name] = self.cap(name, pairs)
+                if len(data.pairs[name]) < FEW_PAIRS:
+                    log.warning(
+                        "value '%s' has only %d preference pair(s): training repeats them every step "
+                        "and the adapter learns those few answers, not the value",
+                        name,
+                        len(data.pairs[name]),
+                    )
             prompts = list(value.eval_prompts or [])
             if self.max_eval_prompts is not None and len(prompts) > self.max_eval_prompts:
                 keep = self.rng(name, "eval_prompts").sample(range(len(prompts)), self.max_eval_prompts)

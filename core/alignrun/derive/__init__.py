@@ -33,6 +33,7 @@ from alignrun.derive.prompts import split_prompts
 from alignrun.derive.scorer import ExemplarScorer, describe_scorer, split_exemplars
 from alignrun.errors import AlignrunError
 from alignrun.profile.sampling import spread
+from alignrun.settings import check_fields
 
 if TYPE_CHECKING:
     from alignrun.data import DataSpec, RunData
@@ -51,12 +52,7 @@ class DeriveConfig(DeriveSchema):
     def __post_init__(self) -> None:
         if self.pairs not in PAIR_MODES:
             raise AlignrunError(f"derive.pairs must be one of {', '.join(PAIR_MODES)}, got '{self.pairs}'")
-        if min(self.prompts, self.eval_prompts, self.samples, self.max_new_tokens, self.batch_size) < 1:
-            raise AlignrunError(
-                "derive.prompts, eval_prompts, samples, max_new_tokens and batch_size must be positive"
-            )
-        if self.margin < 0:
-            raise AlignrunError(f"derive.margin must be >= 0, got {self.margin}")
+        check_fields(self, "derive")
 
     def settings(self) -> dict[str, Any]:
         """The knobs that change derived pairs (their cache key; the batch size too: padding moves

@@ -15,17 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignrun.errors import AlignrunError
 from alignrun.lm import LM
+from alignrun.settings import check_fields, ranged
 
 
 @dataclass
 class LoraSettings:
     """The ``method.lora`` node."""
 
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
+    r: int = ranged(8, ge=1)
+    alpha: int = ranged(16, gt=0)
+    dropout: float = ranged(0.0, ge=0, lt=1)
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+    def __post_init__(self) -> None:
+        check_fields(self, "method.lora")
+        if not self.target_modules:
+            raise AlignrunError("method.lora.target_modules is empty: name the modules the adapter wraps")
 
 
 def lora_config(settings: LoraSettings) -> Any:
