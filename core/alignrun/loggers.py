@@ -36,9 +36,19 @@ class JsonlLogger:
     @hookimpl
     def alignrun_log(self, run: Run, metrics: dict[str, float], step: int | None) -> None:
         if self._file is None:
-            self._file = Path(run.output_dir, self.filename).open("a", encoding="utf-8")  # noqa: SIM115 (open across calls; closed in run_finish)
+            path = Path(run.output_dir, self.filename)
+            if run.cfg.get("resume") and path.exists():  # what comes after the checkpoint is replayed
+                with path.open("r+b") as f:
+                    f.truncate(min(_covered(Path(run.output_dir), self.filename), path.stat().st_size))
+            self._file = path.open("a", encoding="utf-8")
         self._file.write(json.dumps({"step": step, **metrics}) + "\n")
         self._file.flush()  # a crashed run keeps every line logged so far
+
+    @hookimpl
+    def alignrun_checkpoint_saved(self, run: Run, path: Path, step: int) -> None:
+        if self._file is not None:  # how much of the log this checkpoint covers: a resume keeps that much
+            size = Path(run.output_dir, self.filename).stat().st_size
+            (path / f"{self.filename}.offset").write_text(str(size))
 
     @hookimpl
     def alignrun_run_finish(
@@ -47,6 +57,12 @@ class JsonlLogger:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _covered(out: Path, filename: str) -> int:
+    """Bytes of ``filename`` the run's newest checkpoint had seen (0 without one: all is replayed)."""
+    sizes = [int(p.read_text() or 0) for p in out.glob(f"checkpoints/*/step-*/{filename}.offset")]
+    return max(sizes, default=0)
 
 
 def _fmt(v: float) -> str:

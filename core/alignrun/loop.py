@@ -18,12 +18,14 @@ from typing import Any
 import pluggy
 from omegaconf import DictConfig
 
-from alignrun.config import build, check_config, group_choice, takes_name
+from alignrun import run_dir
+from alignrun.config import build, build_method, check_config, group_choice, takes_name
 from alignrun.contracts import Intervention, MethodResult, Run, Value
+from alignrun.degenerate import WarningLog, warn_degenerate
 from alignrun.errors import AlignrunError
 from alignrun.generation import engine
 from alignrun.models.adapter import build_lm
-from alignrun.plugins import get_plugin_manager
+from alignrun.plugins import failing_plugin, get_plugin_manager
 from alignrun.steering import NoSteering
 
 log = logging.getLogger("alignrun")
@@ -70,12 +72,7 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     lm.backend = str(cfg.generation.get("backend") or lm.backend)
     engine(lm.backend)  # a module:function that does not load fails here, before any work
-    method = build(cfg.method, _convert_="all")
-    if not callable(getattr(method, "fit", None)):
-        raise AlignrunError(
-            f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
-            "which has no fit(run) method"
-        )
+    method = build_method(cfg)
     derivation.pairs(lm, values, data, spec, needed="preference_data" in getattr(method, "needs", ()))
     data.train_prompts = derivation.train_prompts
     steering = build(cfg.steering, _convert_="all")
@@ -128,12 +125,17 @@ def run_job(
 
         distributed.ensure_initialised()
         out = Path(distributed.broadcast_text(str(out)))
+    owner = int(os.environ.get("RANK", "0")) == 0
+    if owner:
+        run_dir.check_reuse(out, bool(cfg.get("resume")))
+        run_dir.claim(out)  # one run per dir: a second one stops here, the first's files untouched
     out.mkdir(parents=True, exist_ok=True)
     run: Run | None = None
     results: dict[str, Any] | None = None
     error: BaseException | None = None
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    warned = WarningLog().attach()
     try:
         pm.hook.alignrun_configure(config=cfg)
         for name, node in (cfg.loggers or {}).items():
@@ -165,6 +167,7 @@ def run_job(
         evaluation = evaluate(run, outcome.lm, steering)
         timings["evaluate"] = time.perf_counter() - t
 
+        warn_degenerate(evaluation, base, outcome.candidates)
         names = list(run.values)
         reference = float(cfg.results.hypervolume_reference)
         hv = finish_candidates(outcome.candidates, names, reference)
@@ -192,6 +195,7 @@ def run_job(
             derived=run.derived,
             verdicts=verdicts(run),
             uncertainty=uncertainty,
+            warnings=warned.messages,
         )
         if run.is_main_process:
             write_results(out, summary, reference, outcome.artefacts, sample_rows(evaluation, base))
@@ -201,7 +205,21 @@ def run_job(
         error = exc
         raise
     finally:
-        pm.hook.alignrun_run_finish(run=run, results=results, error=error)
+        try:
+            pm.hook.alignrun_run_finish(run=run, results=results, error=error)
+        except Exception as exc:  # the run's outcome stands: its results are written, or its error propagates
+            who = failing_plugin(exc)
+            log.warning(
+                "%s failed in alignrun_run_finish%s: %s: %s",
+                f"plugin '{who[0]}'" if who else "a plugin",
+                " after the results were written" if results is not None else "",
+                type(exc).__name__,
+                exc,
+            )
+        finally:
+            warned.detach()
+            if owner:
+                run_dir.release(out)
 
 
 def changes_model(run: Run) -> bool:

@@ -9,8 +9,12 @@ This module is on the ``--help`` path: it must not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import traceback
+from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 import pluggy
 
@@ -66,11 +70,42 @@ def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
     # historic: every plugin registered from here on gets this call at registration
     pm.hook.alignrun_addhooks.call_historic(kwargs={"pluginmanager": pm})
     pm.register(defaults, name="alignrun.defaults")
+    pm.add_hookcall_monitoring(lambda *_: None, _name_failing_plugin)
     if autoload:
         for ep in _selected_entry_points():
             if pm.get_plugin(ep.name) is None:  # the same plugin installed twice loads once
                 pm.register(_load(ep), name=ep.name)
     return pm
+
+
+_CULPRIT = "_alignrun_failed_in"
+
+
+def _name_failing_plugin(
+    outcome: pluggy.Result[Any], hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]
+) -> None:
+    """Tag an exception escaping a hook with the plugin whose implementation raised it, so the CLI
+    can say ``plugin 'x' failed in alignrun_log`` in one line. The innermost hook tags first; the
+    core's own implementations (``alignrun.defaults``) are never the culprit named."""
+    exc = outcome.exception
+    if exc is None or isinstance(exc, AlignrunError) or hasattr(exc, _CULPRIT):
+        return
+    codes = {frame.f_code for frame, _ in traceback.walk_tb(exc.__traceback__)}
+    for impl in hook_impls:
+        if impl.plugin_name != "alignrun.defaults" and getattr(impl.function, "__code__", None) in codes:
+            with contextlib.suppress(AttributeError):  # an exception type with __slots__: left unnamed
+                setattr(exc, _CULPRIT, (impl.plugin_name, hook_name))
+            return
+
+
+def failing_plugin(exc: BaseException) -> tuple[str, str] | None:
+    """``(plugin name, hook name)`` of the plugin that raised ``exc`` (or its cause), if one did."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if hasattr(seen, _CULPRIT):
+            return getattr(seen, _CULPRIT)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def config_searchpaths(pm: pluggy.PluginManager | None = None) -> list[str]:

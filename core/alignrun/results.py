@@ -44,8 +44,9 @@ RESULT_KEYS = (
     "vs_base",
     "hypervolume_ci",
     "uncertainty",
+    "warnings",
 )
-UNCERTAINTY_KEYS = RESULT_KEYS[RESULT_KEYS.index("scores_ci") :]
+UNCERTAINTY_KEYS = RESULT_KEYS[RESULT_KEYS.index("scores_ci") : RESULT_KEYS.index("warnings")]
 
 
 def finish_candidates(candidates: list[Candidate], values: Sequence[str], reference: float) -> float | None:
@@ -148,13 +149,15 @@ def build_results(
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
     uncertainty: dict[str, Any] | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``results.json`` dict, keys in contract order.
 
     ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
     and whether they are the same (``circular``); ``uncertainty``: :func:`summarise_uncertainty`'s
-    dict (None: no intervals, e.g. a plugin's own results).
+    dict (None: no intervals, e.g. a plugin's own results); ``warnings``: what the run warned
+    about (bad-but-legal input, degenerate results), in order.
     """
     extra = dict(uncertainty or {})
     per_candidate = extra.pop("candidates", None) or [{} for _ in candidates]
@@ -176,6 +179,7 @@ def build_results(
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
         **{k: extra.get(k) for k in UNCERTAINTY_KEYS},
+        "warnings": list(dict.fromkeys(warnings)),
     }
 
 
@@ -338,6 +342,8 @@ def render_report(
         "",
         *_scores_table(results),
     ]
+    if results.get("warnings"):
+        lines += ["", "## Warnings", "", *(f"- {w}" for w in results["warnings"])]
     if results["candidates"]:
         hv_ci = results.get("hypervolume_ci")
         lines += [

@@ -25,6 +25,7 @@ from typing import Any
 from alignrun.config import GenerationConfig
 from alignrun.contracts import MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.settings import build_settings
 
 log = logging.getLogger("alignrun")
 
@@ -80,8 +81,8 @@ class RLHF:
         self.generation_batch_size = generation_batch_size
         self.kl_beta, self.clip_eps, self.ppo_epochs = kl_beta, clip_eps, ppo_epochs
         self.normalise_advantages = normalise_advantages
-        self.lora = LoraSettings(**(lora or {}))
-        self.train = TrainSettings(**train)
+        self.lora = build_settings(LoraSettings, lora, "method.lora")
+        self.train = build_settings(TrainSettings, train, "method.train")
         samples = prompts_per_iteration * samples_per_prompt
         if samples % self.train.batch_size:
             raise AlignrunError(
@@ -140,8 +141,7 @@ class RLHF:
         per_iter = self.steps_per_iteration
         settings = dataclasses.replace(self.train, steps=self.iterations * per_iter, progress=False)
         trainer = Trainer(run, "rlhf", params, settings)
-        if run.cfg.get("resume") and (latest := trainer.latest()) is not None:
-            trainer.restore(latest)
+        if (latest := trainer.resume()) is not None:
             log.info("rlhf: resuming after iteration %d (%s)", trainer.step // per_iter, latest)
         generation = GenerationConfig(
             max_new_tokens=self.max_new_tokens,

@@ -35,7 +35,24 @@ def adapter_folder(path: str) -> Path:
             f"model.adapter: {folder} has no adapter_config.json; pass a PEFT adapter folder "
             "(a run's adapters/<value> or pareto/<k>)"
         )
+    adapter_config(folder)  # malformed: said here, before a model loads
     return folder
+
+
+def adapter_config(folder: Path) -> dict[str, Any]:
+    """The adapter's ``adapter_config.json``.
+
+    Raises:
+        AlignrunError: it is not a JSON object naming its ``peft_type``.
+    """
+    file = folder / "adapter_config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AlignrunError(f"model.adapter: {file} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or "peft_type" not in config:
+        raise AlignrunError(f"model.adapter: {file} is not a PEFT adapter config (no peft_type)")
+    return config
 
 
 def fold_adapter(lm: LM, path: str) -> LM:
@@ -49,9 +66,10 @@ def fold_adapter(lm: LM, path: str) -> LM:
 
     try:
         peft_model = PeftModel.from_pretrained(lm.model, str(folder))
-    except (RuntimeError, ValueError, KeyError) as exc:  # size mismatches, unknown target modules
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:  # size mismatches, unknown
+        # target modules, a config key PEFT does not know, a weights file that is missing or truncated
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        base = adapter_config(folder).get("base_model_name_or_path")
         raise AlignrunError(
             f"model.adapter: {folder} does not fit {lm.name} (trained on {base or 'another model'}?): {first}"
         ) from exc

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from alignrun.cache import cache_dir
+from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 
@@ -96,6 +96,11 @@ def load_smollm2(dtype: str = "float32", device: str = "auto", autocast: str = "
     """The default model, converted on first use (about 15 s), then loaded from the cache."""
     from alignrun.models.hf import load_hf
 
-    lm = load_hf(str(ensure_converted()), dtype=dtype, device=device, autocast=autocast)
+    folder = ensure_converted()
+    lm = read_entry(
+        folder, lambda: load_hf(str(folder), dtype=dtype, device=device, autocast=autocast), "model"
+    )
+    if lm is None:  # a damaged conversion: convert again
+        lm = load_hf(str(ensure_converted()), dtype=dtype, device=device, autocast=autocast)
     lm.name = MODEL_NAME
     return lm

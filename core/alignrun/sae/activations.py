@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from alignrun.cache import cache_dir
+from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 
@@ -156,8 +156,13 @@ def cached_activations(
 
     folder = cache_dir() / "activations" / cache_key(lm.name, layer, texts, max_length)
     file = folder / "activations.safetensors"
-    if file.is_file():
-        return load_file(str(file))["activations"].float()
+    cached = (
+        read_entry(folder, lambda: load_file(str(file))["activations"], "activation")
+        if file.is_file()
+        else None
+    )
+    if cached is not None:
+        return cached.float()
     acts = residual_activations(lm, texts, layer, batch_size, max_length, progress)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))

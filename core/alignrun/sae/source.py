@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.cache import cache_dir
+from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 from alignrun.sae.features import EXEMPLAR_PROMPT
@@ -111,8 +111,11 @@ class SAESource:
         ).hexdigest()[:20]
         folder = cache_dir() / "saes" / key
         if (folder / "metrics.json").is_file():
-            sae, cfg = load_sae(folder)
-            return sae, cfg, json.loads((folder / "metrics.json").read_text())
+            hit = read_entry(
+                folder, lambda: (*load_sae(folder), json.loads((folder / "metrics.json").read_text())), "SAE"
+            )
+            if hit is not None:
+                return hit
         from alignrun.sae.train import train_sae
 
         acts = cached_activations(lm, texts, layer, max_length=self.max_length, progress=progress)

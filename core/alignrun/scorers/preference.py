@@ -23,7 +23,7 @@ import safetensors.torch
 import torch
 
 from alignrun.atomic import atomic_write_bytes
-from alignrun.cache import cache_dir
+from alignrun.cache import cache_dir, read_entry
 from alignrun.embeddings import Embedder, default_embedder
 from alignrun.errors import AlignrunError
 from alignrun.scorers.phrase import refusal_scorer, uncertainty_scorer
@@ -77,8 +77,12 @@ class PreferenceScorer:
             json.dumps([FEATURES_VERSION, self.l2, str(self.embedder.path), rows]).encode()
         ).hexdigest()[:24]
         cached = cache_dir() / "scorers" / f"preference-{key}.safetensors"
-        if cached.is_file():
-            state = safetensors.torch.load(cached.read_bytes())
+        state = (
+            read_entry(cached, lambda: safetensors.torch.load(cached.read_bytes()), "scorer")
+            if cached.is_file()
+            else None
+        )
+        if state is not None:
             self._weights, self._offset = state["weights"], float(state["offset"])
             return
         self._fit(rows)

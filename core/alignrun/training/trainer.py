@@ -11,6 +11,7 @@ uninterrupted run on CPU.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 import tempfile
@@ -25,9 +26,12 @@ from tqdm.auto import tqdm
 
 from alignrun.contracts import Run
 from alignrun.errors import AlignrunError
+from alignrun.run_dir import refuse_changes, training_settings
+from alignrun.settings import check_fields, ranged
 from alignrun.training import distributed
 
 LossFn = Callable[[int, int, int], tuple[torch.Tensor, dict[str, float]]]
+log = logging.getLogger("alignrun")
 KEEP_CHECKPOINTS = 2  # per phase; the newest resumes, the one before survives a crash mid-write
 
 
@@ -48,16 +52,24 @@ class TrainSettings:
         progress: tqdm bar.
     """
 
-    steps: int = 60
-    batch_size: int = 8
-    micro_batch_size: int = 4
-    lr: float = 5e-4
-    warmup_steps: int = 5
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int = 256
-    checkpoint_every: int = 0
+    steps: int = ranged(60, ge=1)  # 0 would publish the untrained adapter as a result
+    batch_size: int = ranged(8, ge=1)
+    micro_batch_size: int = ranged(4, ge=1)
+    lr: float = ranged(5e-4, gt=0)
+    warmup_steps: int = ranged(5, ge=0)
+    weight_decay: float = ranged(0.0, ge=0)
+    max_grad_norm: float = ranged(1.0, ge=0)
+    max_length: int = ranged(256, ge=2)  # a prompt token and a response token at least
+    checkpoint_every: int = ranged(0, ge=0)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_fields(self, "method.train")
+        if self.batch_size % self.micro_batch_size:
+            raise AlignrunError(
+                f"method.train.batch_size ({self.batch_size}) must be a multiple of "
+                f"micro_batch_size ({self.micro_batch_size})"
+            )
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
@@ -134,7 +146,9 @@ class Trainer:
             tensors, meta = _state_tensors(self.opt)
             tensors.update({f"param.{i}": p.detach().clone() for i, p in enumerate(self.params)})
             safetensors.torch.save_file(tensors, tmp / "state.safetensors")
-            meta.update(step=self.step, scheduler=self.sched.state_dict())
+            meta.update(
+                step=self.step, scheduler=self.sched.state_dict(), settings=training_settings(self.run.cfg)
+            )
             (tmp / "trainer_state.json").write_text(json.dumps(meta, default=float))
             if target.exists():
                 shutil.rmtree(target)
@@ -146,13 +160,42 @@ class Trainer:
         self.run.hook.alignrun_checkpoint_saved(run=self.run, path=target, step=self.step)
         return target
 
-    def latest(self) -> Path | None:
-        found = sorted(self.dir.glob("step-*")) if self.dir.is_dir() else []
-        return found[-1] if found else None
+    def resume(self) -> Path | None:
+        """With ``resume=true``: restore the newest checkpoint that loads, falling back to the one
+        kept before it when the newest is corrupt (a warning says so). Returns what was restored.
 
-    def restore(self, path: Path) -> None:
+        Raises:
+            AlignrunError: the checkpoint was written with settings that differ from this run's.
+        """
+        if not self.run.cfg.get("resume"):
+            return None
+        found = sorted(self.dir.glob("step-*"), reverse=True) if self.dir.is_dir() else []
+        for path in found:
+            try:
+                meta = json.loads((path / "trainer_state.json").read_text())
+                if "settings" in meta:  # before any weight moves: a refusal is not a corrupt file
+                    refuse_changes(meta["settings"], training_settings(self.run.cfg), str(path))
+                self.restore(path, meta)
+                return path
+            except AlignrunError:
+                raise
+            except Exception as exc:  # truncated or garbled files: the previous checkpoint may load
+                log.warning(
+                    "checkpoint %s does not load (%s: %s); falling back to the one before it",
+                    path,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+        if found:
+            raise AlignrunError(f"training '{self.name}': no checkpoint in {self.dir} loads; start a new run")
+        return None
+
+    def restore(self, path: Path, meta: dict[str, Any] | None = None) -> None:
         tensors = safetensors.torch.load_file(path / "state.safetensors")
-        meta = json.loads((path / "trainer_state.json").read_text())
+        if meta is None:
+            meta = json.loads((path / "trainer_state.json").read_text())
+        if any(f"param.{i}" not in tensors for i in range(len(self.params))):
+            raise ValueError("state.safetensors lacks some of the adapter's parameters")
         with torch.no_grad():
             for i, p in enumerate(self.params):
                 p.copy_(tensors.pop(f"param.{i}"))
@@ -165,8 +208,7 @@ class Trainer:
         """Train to ``steps`` (default ``settings.steps``); resumes from the latest checkpoint
         when the run was started with ``resume=true``. Returns the last step's metrics."""
         total = self.settings.steps if steps is None else steps
-        if self.run.cfg.get("resume") and (latest := self.latest()) is not None:
-            self.restore(latest)
+        self.resume()
         s = self.settings
         world, rank = distributed.world_size(), distributed.rank()
         per_rank = s.batch_size // world
