@@ -239,7 +239,7 @@ def test_no_pairs_above_the_margin_is_one_clear_error(
     ("kwargs", "message"),
     [
         ({"pairs": "sometimes"}, "derive.pairs"),
-        ({"samples": 0}, "must be positive"),
+        ({"samples": 0}, r"derive\.samples must be >= 1"),
         ({"margin": -1}, "margin"),
     ],
 )
