@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMOKE, assert_one_line_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
 from tests.test_rlhf import TINY as RLHF_TINY
 from tests.test_sae_steering import SMALL as SAE_SMALL
 
@@ -53,7 +53,7 @@ CASES = {
 @pytest.mark.parametrize("method", list(CASES))
 def test_a_yaml_only_value_runs_with_every_method(method: str, tmp_path: Path) -> None:
     args = [*CASES[method], *SMOKE, *DERIVE, "hydra.run.dir=run"]
-    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": str(tmp_path / "cache")})
+    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": empty_cache(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-2500:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "thrift" in results["scores"] and results["method"] == method
@@ -137,7 +137,7 @@ def test_dpo_trains_on_your_own_pairs_with_no_derivation(tmp_path: Path) -> None
         *TRAIN,
         "hydra.run.dir=run",
     ]
-    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": str(tmp_path / "cache")})
+    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": empty_cache(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-2500:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "pairs" not in results["derived"]["thrift"] and results["verdicts"]["thrift"]["judge"] is None

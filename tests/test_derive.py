@@ -21,6 +21,7 @@ from alignrun.derive.scorer import ExemplarScorer, split_exemplars
 from alignrun.errors import AlignrunError
 from alignrun.models.tiny import build_tiny
 from alignrun.profile.schwartz import scenarios, schwartz_value
+from tests.conftest import empty_cache
 
 # ----------------------------------------------------------------------------------- prompt splits
 
@@ -188,7 +189,7 @@ def test_derivation_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pyt
 def test_an_interrupted_derivation_leaves_no_cache_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path))
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path))
     lm = build_tiny()
 
     class Killed:
@@ -230,7 +231,7 @@ def test_an_entry_with_other_inputs_is_rebuilt(tmp_path: Path, monkeypatch: pyte
 def test_no_pairs_above_the_margin_is_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path))
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path))
     with pytest.raises(AlignrunError, match=r"lower derive\.margin"):
         _derive(build_tiny(), DeriveConfig(prompts=2, samples=1, max_new_tokens=4, margin=50.0))
 

@@ -21,7 +21,7 @@ from alignrun.training.adapters import LoraSettings, attach, lora_layers, merged
 from alignrun.training.losses import dpo_loss
 from alignrun.training.trainer import batch_indices
 from alignrun_dpo.method import simplex_grid
-from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli, scaled_timeout
 
 TINY_TRAIN = [
     "method.train.steps=4",
@@ -190,7 +190,10 @@ def test_two_rank_ddp_on_cpu_writes_once_and_matches_one_process(tmp_path: Path)
         *overrides,
         "hydra.run.dir=DDP",
     ]
-    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    limit = scaled_timeout(600)
+    res = subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=limit, check=False
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DDP"]  # rank 1 wrote nothing beside it
     assert json.loads((tmp_path / "DDP" / "results.json").read_text())["method"] == "dpo"

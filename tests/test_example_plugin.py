@@ -22,6 +22,7 @@ from alignrun.loop import build_values
 from alignrun.plugins import DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, get_plugin_manager
 from alignrun.steering import NoSteering
 from alignrun_example import BestOfN, ConciseScorer
+from tests.conftest import scaled_timeout
 
 # --------------------------------------------------------------------------- the concise scorer
 
@@ -172,7 +173,7 @@ def alignrun(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled_timeout(600),
     )
 
 

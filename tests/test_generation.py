@@ -1,7 +1,8 @@
 """Generation engines: the fast engine answers as the reference (transformers' generate) does.
 
-The tiny model's own greedy answers are a run of newlines (empty once stripped), which cannot tell
-two engines apart; ``chaotic_tiny`` scales its weights until answers vary from prompt to prompt.
+The tiny model's random weights (``pretrain_steps=0``) answer with a run of newlines, which cannot tell
+two engines apart; ``chaotic_tiny`` scales them until answers vary from prompt to prompt and token to
+token (more than the pretrained tiny model's babble does), and ``end_early`` makes rows end apart.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ PROMPTS = [
 
 
 def chaotic_tiny(autocast: str = "none") -> LM:
-    """The tiny model with its weights scaled ×6: greedy answers differ across prompts."""
-    lm = build_tiny(seed=0)
+    """The random tiny model with its weights scaled ×6: greedy answers differ across prompts."""
+    lm = build_tiny(seed=0, pretrain_steps=0)
     with torch.no_grad():
         for name, param in lm.model.named_parameters():
             if "norm" not in name:

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from alignrun import AlignrunError, Value
 from alignrun.config import compose
 from alignrun.data.loaders import hh_rlhf, pku_saferlhf, split_transcript, valuebench_questionnaire
+from tests.conftest import scaled_timeout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -310,7 +311,11 @@ def test_hub_names_fail_fast_and_clearly_offline(tmp_path: Path, monkeypatch: py
         """
     )
     res = subprocess.run(
-        [sys.executable, "-c", script], env=dict(os.environ), capture_output=True, text=True, timeout=20
+        [sys.executable, "-c", script],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=scaled_timeout(20),
     )
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()

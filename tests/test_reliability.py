@@ -20,7 +20,14 @@ from alignrun.errors import AlignrunError
 from alignrun.loop import run_job
 from alignrun.plugins import failing_plugin, get_plugin_manager
 from alignrun.run_dir import LOCK_FILE, claim, release
-from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
+from tests.conftest import (
+    SMOKE,
+    KillAfterCheckpoint,
+    assert_same_adapters,
+    empty_cache,
+    run_cli,
+    scaled_timeout,
+)
 
 TRAIN = [
     "+method=dpo",
@@ -89,7 +96,7 @@ def test_sigint_ends_with_one_line_that_says_how_to_resume(tmp_path: Path) -> No
     while not list(tmp_path.glob("D/checkpoints/*/step-*")) and time.monotonic() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=scaled_timeout(120))
     assert proc.returncode == 130
     line = one_error_line(stderr)
     assert "interrupted after checkpoint checkpoints/" in line
@@ -142,7 +149,7 @@ def test_a_corrupt_cache_entry_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mo
     from alignrun.models.tiny import build_tiny
     from alignrun.sae.activations import cache_key, cached_activations
 
-    monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path / "cache"))
     lm = build_tiny()
     texts = ["one text", "another text"]
     fresh = cached_activations(lm, texts, layer=0, progress=False)
@@ -206,7 +213,7 @@ def test_the_cli_names_a_failing_plugin_in_one_line(tmp_path: Path) -> None:
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tmp_path)},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled_timeout(300),
         check=False,
     )
     assert res.returncode == 1

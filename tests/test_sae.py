@@ -26,6 +26,7 @@ from alignrun.sae.model import SparseAutoencoder, topk_loss
 from alignrun.sae.source import SAESource, convert_saelens, training_texts
 from alignrun.sae.steer import FeatureSteering, SAEFeature
 from alignrun.sae.train import SAETraining, fold_input_scale, sae_metrics, train_sae
+from tests.conftest import empty_cache
 
 
 def random_sae(
@@ -346,7 +347,7 @@ def test_preference_pairs_are_a_material() -> None:
 def test_an_sae_trains_on_the_tiny_model_and_is_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path))
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path))
     lm = build_tiny()
     assert len(training_texts(lm)) > 1000
     source = SAESource(

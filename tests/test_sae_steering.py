@@ -9,7 +9,7 @@ import pytest
 
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
 from alignrun.sae.format import CFG, WEIGHTS, load_sae
-from tests.conftest import SMOKE, assert_one_line_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
 
 SMALL = [
     "method.roles.train=2",
@@ -32,7 +32,7 @@ SMALL = [
 @pytest.mark.slow
 def test_sae_steering_cli_trains_saves_chooses_and_tests(tmp_path: Path) -> None:
     args = ["+method=sae_steering", "steering.target=benevolence", *SMOKE, *SMALL, "hydra.run.dir=run"]
-    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": str(tmp_path / "cache")})
+    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": empty_cache(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-2000:]
     out = tmp_path / "run"
     assert sorted(p.name for p in (out / "sae").iterdir()) == [CFG, WEIGHTS]
@@ -83,5 +83,5 @@ def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -
         override,
         "hydra.run.dir=run",
     ]
-    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": str(tmp_path / "cache")})
+    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": empty_cache(tmp_path / "cache")})
     assert_one_line_error(res, needle, tmp_path / "run")

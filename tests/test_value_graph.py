@@ -14,7 +14,7 @@ from alignrun.loop import run_job
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
 from alignrun.sae.steer import SAEFeature
 from alignrun.steering import PLACEBO
-from tests.conftest import SMOKE, assert_one_line_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
 
 # small R and S: 3 personas + no role, 2 held out, none + placebo + 3 value prompts
 SMALL = [
@@ -102,7 +102,7 @@ def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -
 
 
 def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path / "cache"))
     overrides = [
         "+method=value_graph", *SMOKE, *SMALL, "method.sampling.mode=logprob", "method.sampling.items=2",
         "method.targets=[benevolence,power]", "method.roles.held_out=1", "method.sae_settings=true",

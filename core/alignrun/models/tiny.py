@@ -1,17 +1,27 @@
-"""``model=tiny``: a random tiny Llama with a tokenizer trained in-process (tests, smoke runs).
+"""``model=tiny``: a tiny Llama with a tokenizer and weights trained in-process (tests, smoke runs).
 
-Nothing is downloaded or cached: the byte-level BPE tokenizer is trained on alignrun's
-bundled text and the weights are drawn from ``seed``, so a build is reproducible and fast
-(well under a second).
+Nothing is downloaded: the byte-level BPE tokenizer is trained on alignrun's bundled text, the
+weights are drawn from ``seed`` and then trained for ``pretrain_steps`` next-token steps on the
+bundled preference pairs as chat turns. A random Llama answers every prompt with the same run of
+newlines, so no test could tell a trained adapter or a steering hook from the base; after
+pretraining it babbles prompt-dependent, non-empty text. The trained weights are cached per
+(architecture, seed, steps) under ``<cache>/models/`` (about 20 s to train once on 2 cores, well
+under a second to load).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+import safetensors.torch
 import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from alignrun.data.bundled import bundled_text
+from alignrun.atomic import atomic_write_bytes
+from alignrun.cache import cache_dir, read_entry
+from alignrun.data.bundled import bundled_text, read_jsonl
 from alignrun.lm import LM
 
 # ChatML, the format of SmolLM2-Instruct, so prompts look alike on the tiny and the real model.
@@ -57,8 +67,9 @@ def build_tiny(
     num_attention_heads: int = 4,
     num_key_value_heads: int = 2,
     max_position_embeddings: int = 1024,
+    pretrain_steps: int = 300,
 ) -> LM:
-    """Build the tiny model; same ``seed``, same weights."""
+    """Build the tiny model; same ``seed`` and ``pretrain_steps``, same weights (0 steps: random weights)."""
     tokenizer = train_tokenizer(vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -77,7 +88,71 @@ def build_tiny(
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    name = f"tiny-llama-{num_hidden_layers}x{hidden_size}-seed{seed}"
+    if pretrain_steps > 0:
+        _pretrained(model, tokenizer, seed, pretrain_steps)
+        name += f"-pretrained{pretrain_steps}"
     model.eval()
-    return LM(
-        model=model, tokenizer=tokenizer, name=f"tiny-llama-{num_hidden_layers}x{hidden_size}-seed{seed}"
+    return LM(model=model, tokenizer=tokenizer, name=name)
+
+
+# Bump when the corpus or the recipe below changes, so cached weights are retrained.
+PRETRAIN_VERSION = 1
+PRETRAIN_LR = 3e-3
+PRETRAIN_BATCH = 16
+PRETRAIN_MAX_TOKENS = 128
+
+
+def _pretrained(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, seed: int, steps: int) -> None:
+    """Load ``model``'s pretrained weights from the cache, or train and cache them."""
+    key = hashlib.sha256(
+        json.dumps([PRETRAIN_VERSION, model.config.to_dict(), len(tokenizer), seed, steps]).encode()
+    ).hexdigest()[:16]
+    entry = cache_dir() / "models" / f"tiny-{key}.safetensors"
+    state = (
+        read_entry(entry, lambda: safetensors.torch.load(entry.read_bytes()), "tiny model")
+        if entry.is_file()
+        else None
     )
+    if state is None:
+        pretrain(model, tokenizer, seed, steps)
+        # the LM head is tied to the embeddings: saving both would store one tensor twice
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        atomic_write_bytes(entry, safetensors.torch.save(state))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # a stale entry from another architecture
+        raise RuntimeError(f"tiny model cache entry {entry} does not fit: {missing or unexpected}")
+
+
+def chat_corpus(tokenizer: PreTrainedTokenizerFast) -> list[list[int]]:
+    """Every bundled pair's prompt with its chosen and its rejected answer, as chat-formatted token ids."""
+    texts = []
+    for value in ("harmless", "helpful", "honest"):
+        for row in read_jsonl(f"{value}.pairs.jsonl"):
+            for answer in (row["chosen"], row["rejected"]):
+                turns = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": answer}]
+                texts.append(tokenizer.apply_chat_template(turns, tokenize=False))
+    return [tokenizer(t, add_special_tokens=False)["input_ids"][:PRETRAIN_MAX_TOKENS] for t in texts]
+
+
+def pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, seed: int, steps: int) -> None:
+    """``steps`` AdamW steps of next-token loss on :func:`chat_corpus`, batches drawn from ``seed``.
+
+    Both answers of each pair are learnt, so the tiny model sits between chosen and rejected and a
+    few DPO steps can move it either way.
+    """
+    corpus = chat_corpus(tokenizer)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR)
+    model.train()
+    for _ in range(steps):
+        rows = [corpus[i] for i in torch.randint(len(corpus), (PRETRAIN_BATCH,), generator=generator)]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+        labels = torch.full((len(rows), width), -100)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = labels[i, : len(row)] = torch.tensor(row)
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
