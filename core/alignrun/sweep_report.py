@@ -298,9 +298,27 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
     return out or [f"Only `{spec}` jobs: nothing to compare."]
 
 
+MARKERS = "osD^vP<>Xp"
+
+
+def plot_keys(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Per job: its method and settings without the seed (one colour each), and its seed (one marker each).
+
+    Repeats of a method over seeds share a colour, so a 24-job sweep of 8 methods x 3 seeds reads as
+    8 groups of 3 rather than 24 colours cycling through a 10-colour palette.
+    """
+    groups, seeds = [], []
+    for row in rows:
+        parts = row["label"].split(" ")
+        groups.append(" ".join(p for p in parts if not p.startswith("seed=")) or row["label"])
+        seeds.append(next((p for p in parts if p.startswith("seed=")), ""))
+    return groups, seeds
+
+
 def plot(summary: dict[str, Any], path: Path) -> None:
     """``comparison.png``: per value, each job's score with its interval; beside it, when jobs have
-    candidates and there are two or more values, their fronts over the first two values overlaid."""
+    candidates and there are two or more values, their fronts over the first two values overlaid.
+    A colour is a method with its settings, a marker a seed (when seeds vary)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -311,60 +329,58 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     rows = summary["jobs"]
     values = list(dict.fromkeys(v for row in rows for v in row["scores"]))
     fronts = len(values) >= 2 and any(row["candidates"] for row in rows)
+    groups, seeds = plot_keys(rows)
+    palette = plt.get_cmap("tab10" if len(set(groups)) <= 10 else "tab20")
+    colour = {g: palette(i % palette.N) for i, g in enumerate(dict.fromkeys(groups))}
+    marker = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(dict.fromkeys(seeds))}
     width = 2.0 + 1.3 * len(values) + 0.15 * len(rows)
     fig, axes = plt.subplots(
         1,
         2 if fronts else 1,
-        figsize=(width + (4.5 if fronts else 0), 4.0 + 0.2 * ((len(rows) + 1) // 2)),
+        figsize=(width + (4.5 if fronts else 0), 4.0 + 0.2 * ((len(colour) + len(marker) + 1) // 2)),
         squeeze=False,
     )
     ax = axes[0][0]
     step = 0.8 / max(len(rows), 1)
-    for i, row in enumerate(rows):
+    order = sorted(range(len(rows)), key=lambda i: (list(colour).index(groups[i]), seeds[i]))
+    for slot, i in enumerate(order):  # a method's seeds side by side
+        row = rows[i]
         xs, ys, lo, hi = [], [], [], []
         for j, v in enumerate(values):
             if v not in row["scores"]:
                 continue
             s = row["scores"][v]
             ci = row["scores_ci"].get(v) or [s, s]
-            xs.append(j - 0.4 + step * (i + 0.5))
+            xs.append(j - 0.4 + step * (slot + 0.5))
             ys.append(s)
             lo.append(s - ci[0])
             hi.append(ci[1] - s)
-        ax.errorbar(
-            xs,
-            ys,
-            yerr=[lo, hi],
-            fmt="o",
-            capsize=3,
-            color=f"C{i % 10}",
-            label=f"{row['dir']}: {row['label']}",
-        )
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker[seeds[i]], capsize=2, color=colour[groups[i]])
     ax.set_xticks(range(len(values)), values)
     ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_ylabel("score ± 95% interval (higher = more aligned)")
     ax.axhline(0, color="black", linewidth=0.5)
+    keys = [(g, c, "o") for g, c in colour.items()]
+    if len(marker) > 1:
+        keys += [(s, "grey", m) for s, m in marker.items()]
+    handles = [plt.Line2D([], [], color=c, marker=m, linestyle="", label=k) for k, c, m in keys]
     # below the axes: inside, it hides the intervals it labels
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    ax.legend(
+        handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False
+    )
     if fronts:
         fx = axes[0][1]
         xv, yv = values[0], values[1]
         for i, row in enumerate(rows):
-            colour = f"C{i % 10}"
-            pts = [c["scores"] for c in row["candidates"] if xv in c["scores"] and yv in c["scores"]]
+            c, m = colour[groups[i]], marker[seeds[i]]
+            pts = [k["scores"] for k in row["candidates"] if xv in k["scores"] and yv in k["scores"]]
             front = sorted(
-                (c["scores"][xv], c["scores"][yv]) for c in row["candidates"] if c["front"] == "front"
+                (k["scores"][xv], k["scores"][yv]) for k in row["candidates"] if k["front"] == "front"
             )
             if pts:
-                fx.scatter([p[xv] for p in pts], [p[yv] for p in pts], s=12, alpha=0.35, color=colour)
+                fx.scatter([p[xv] for p in pts], [p[yv] for p in pts], s=12, alpha=0.35, color=c, marker=m)
             if front:
-                fx.plot(
-                    *zip(*front, strict=True),
-                    "-o",
-                    markersize=4,
-                    color=colour,
-                    label=f"{row['dir']}: {row['label']}",
-                )
+                fx.plot(*zip(*front, strict=True), "-", marker=m, markersize=4, color=c, alpha=0.8)
             if xv in row["scores"] and yv in row["scores"]:  # the job's final model, with its intervals
                 cx, cy = row["scores_ci"].get(xv), row["scores_ci"].get(yv)
                 sx, sy = row["scores"][xv], row["scores"][yv]
@@ -376,11 +392,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
                     fmt="*",
                     markersize=10,
                     capsize=2,
-                    color=colour,
+                    color=c,
                 )
         fx.set_xlabel(AXIS_LABEL.format(xv))
         fx.set_ylabel(AXIS_LABEL.format(yv))
-        fx.set_title("candidates, fronts (lines) and final models (★)", fontsize=9)
-        fx.legend(fontsize=7, loc="best")
+        fx.set_title("candidates, fronts (lines) and final models (★); colours as left", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
