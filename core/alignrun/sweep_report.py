@@ -360,7 +360,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_ylabel("score ± 95% interval (higher = more aligned)")
     ax.axhline(0, color="black", linewidth=0.5)
-    keys = [(g, c, "o") for g, c in colour.items()]
+    keys: list[tuple[str, Any, str]] = [(g, c, "o") for g, c in colour.items()]
     if len(marker) > 1:
         keys += [(s, "grey", m) for s, m in marker.items()]
     handles = [plt.Line2D([], [], color=c, marker=m, linestyle="", label=k) for k, c, m in keys]
