@@ -362,7 +362,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax.axhline(0, color="black", linewidth=0.5)
     keys: list[tuple[str, Any, str]] = [(g, c, "o") for g, c in colour.items()]
     if len(marker) > 1:
-        keys += [(s, "grey", m) for s, m in marker.items()]
+        keys += [(s, "black", m) for s, m in marker.items()]  # not a colour any job has
     handles = [plt.Line2D([], [], color=c, marker=m, linestyle="", label=k) for k, c, m in keys]
     # below the axes: inside, it hides the intervals it labels
     ax.legend(
