@@ -47,8 +47,8 @@ def smoke_cfg() -> DictConfig:
 def scaled_timeout(seconds: float) -> float | None:
     """A subprocess timeout: ``seconds`` times ``$ALIGNRUN_TEST_TIMEOUT_SCALE`` (default 1; 0: none).
 
-    The limits are about 5-10x each job's wall time on an idle 2-core box (the packaged-model
-    default run: ~100 s against 900 s), so only a hung job trips them; a much slower or loaded
+    The limits are several times each job's wall time on a 2-core box (the packaged-model default
+    run: 53 s in CI against 900 s), so only a hung job trips them; a much slower or loaded
     machine scales them instead of failing a correct install.
     """
     scale = float(os.environ.get("ALIGNRUN_TEST_TIMEOUT_SCALE") or 1)
