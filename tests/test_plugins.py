@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from alignrun import plugins
+from alignrun import hookimpl, plugins
 from alignrun.config import AlignrunSearchPathPlugin
 from alignrun.errors import AlignrunError
 
@@ -55,6 +55,22 @@ def test_broken_plugin_named_with_how_to_disable(monkeypatch: pytest.MonkeyPatch
         plugins.get_plugin_manager()
     message = str(info.value)
     assert "'broken'" in message and plugins.DISABLE_AUTOLOAD_ENV in message and "\n" not in message
+
+
+@hookimpl
+def alignrun_generat() -> None:
+    """A misspelt hook (``alignrun_generate``), as a plugin module would define it."""
+
+
+def test_a_misspelt_hook_name_fails_at_load_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    eps = [_ep("typo", "tests.test_plugins", "typo-dist")]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+    with pytest.raises(AlignrunError) as info:
+        plugins.get_plugin_manager()
+    message = str(info.value)
+    assert "plugin 'typo' implements 'alignrun_generat'" in message and "\n" not in message
+    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")  # not loaded: nothing to check
+    assert plugins.get_plugin_manager().get_plugin("typo") is None
 
 
 def test_fresh_plugin_manager_per_call() -> None:

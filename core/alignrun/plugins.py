@@ -61,7 +61,8 @@ def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
         autoload: load entry-point plugins (subject to the environment switches above).
 
     Raises:
-        AlignrunError: a plugin failed to import (the message names it and how to skip it).
+        AlignrunError: a plugin failed to import (the message names it and how to skip it), or
+            implements a hook that does not exist (:func:`check_hook_names`).
     """
     from alignrun import defaults
 
@@ -75,7 +76,23 @@ def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
         for ep in _selected_entry_points():
             if pm.get_plugin(ep.name) is None:  # the same plugin installed twice loads once
                 pm.register(_load(ep), name=ep.name)
+        check_hook_names(pm)
     return pm
+
+
+def check_hook_names(pm: pluggy.PluginManager) -> None:
+    """Fail on a hook implementation whose name no hookspec has (``alignrun_generat``): pluggy keeps
+    it pending and never calls it, so the plugin would silently do nothing. What pluggy's
+    ``check_pending`` checks, said in one line that names the plugin and the hook."""
+    for name, caller in vars(pm.hook).items():
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                raise AlignrunError(
+                    f"plugin '{impl.plugin_name}' implements '{name}', which is not an alignrun hook "
+                    "(misspelt? docs/plugin_hooks.md lists the hooks)"
+                )
 
 
 _CULPRIT = "_alignrun_failed_in"
