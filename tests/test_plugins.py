@@ -73,6 +73,22 @@ def test_a_misspelt_hook_name_fails_at_load_naming_it(monkeypatch: pytest.Monkey
     assert plugins.get_plugin_manager().get_plugin("typo") is None
 
 
+def test_alignrun_plugins_names_are_checked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    eps = [_ep("broken", "alignrun_no_such_module_xyz", "broken-dist")]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "brokn")
+    with caplog.at_level("WARNING", logger="alignrun"):
+        plugins.get_plugin_manager()
+    said = "ALIGNRUN_PLUGINS names brokn, which no installed plugin is (third-party plugins: broken)"
+    assert said in caplog.text
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "broken")  # loaded only because it is named there: say so
+    with pytest.raises(AlignrunError, match="uninstall it or remove it from ALIGNRUN_PLUGINS"):
+        plugins.get_plugin_manager()
+
+
 def test_fresh_plugin_manager_per_call() -> None:
     assert plugins.get_plugin_manager() is not plugins.get_plugin_manager()
 

@@ -10,6 +10,7 @@ This module is on the ``--help`` path: it must not import torch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import traceback
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ ENTRY_POINT_GROUP = "alignrun"
 DISABLE_AUTOLOAD_ENV = "ALIGNRUN_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "ALIGNRUN_PLUGINS"
 _OWN_DIST = "alignrun"
+log = logging.getLogger("alignrun")
 
 
 def _is_builtin(ep: EntryPoint) -> bool:
@@ -32,11 +34,23 @@ def _is_builtin(ep: EntryPoint) -> bool:
     return dist is not None and dist.name == _OWN_DIST
 
 
+def _wanted() -> set[str]:
+    """The third-party plugins ``ALIGNRUN_PLUGINS`` names."""
+    return {n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()}
+
+
 def _selected_entry_points() -> list[EntryPoint]:
     eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (not _is_builtin(ep), ep.name))
     if not os.environ.get(DISABLE_AUTOLOAD_ENV):
         return eps
-    wanted = {n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()}
+    wanted = _wanted()
+    unknown = sorted(wanted - {ep.name for ep in eps})
+    if unknown:  # a typo here would silently run without the plugin the user asked for
+        known = sorted(ep.name for ep in eps if not _is_builtin(ep)) or ["none installed"]
+        log.warning(
+            "%s names %s, which no installed plugin is (third-party plugins: %s)",
+            PLUGINS_ENV, ", ".join(unknown), ", ".join(known),
+        )  # fmt: skip
     return [ep for ep in eps if _is_builtin(ep) or ep.name in wanted]
 
 
@@ -44,11 +58,12 @@ def _load(ep: EntryPoint) -> object:
     try:
         return ep.load()
     except Exception as exc:  # any import failure of a plugin is reported the same way
-        how = (
-            "reinstall alignrun"
-            if _is_builtin(ep)
-            else f"uninstall it or set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party plugins"
-        )
+        if _is_builtin(ep):
+            how = "reinstall alignrun"
+        elif os.environ.get(DISABLE_AUTOLOAD_ENV):  # only ALIGNRUN_PLUGINS can have loaded it
+            how = f"uninstall it or remove it from {PLUGINS_ENV}"
+        else:
+            how = f"uninstall it or set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party plugins"
         raise AlignrunError(
             f"plugin '{ep.name}' ({ep.value}) failed to import: {type(exc).__name__}: {exc}; {how}"
         ) from exc
