@@ -65,6 +65,14 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[st
     assert not list(tmp_path.iterdir())
 
 
+def test_unknown_method_says_when_third_party_plugins_are_off(tmp_path: Path) -> None:
+    res = run_cli("+method=best_of_n", cwd=tmp_path, env={"ALIGNRUN_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "unknown method 'best_of_n'" in res.stderr and "only ALIGNRUN_PLUGINS=a,b loads" in res.stderr
+    res = run_cli("+method=best_of_n", "--help", cwd=tmp_path, env={"ALIGNRUN_PLUGINS": "best_of_n"})
+    assert res.returncode == 0 and "+method=<name> --help" in res.stdout and "alignrun_example" in res.stdout
+
+
 def test_unreachable_model_is_one_line(tmp_path: Path) -> None:
     res = run_cli(
         "+method=none", *SMOKE, "model=hf", "model.name=org/not-here", "hydra.run.dir=D", cwd=tmp_path

@@ -32,6 +32,7 @@ from alignrun.config import (
 )
 from alignrun.errors import AlignrunError
 from alignrun.plots import load_baselines
+from alignrun.plugins import autoload_hint
 
 _TYPE_ERROR = re.compile(
     r"Value '(.*?)' of type '\w+' could not be converted to (\w+).*?full_key: ([\w.]+)", re.S
@@ -81,14 +82,18 @@ def preflight(args: list[str]) -> None:
         known = installed_options("method")
         for choice in _choices(method):
             if str(choice) not in known:
-                raise AlignrunError(f"unknown method '{choice}'; installed methods: {', '.join(known)}")
+                raise AlignrunError(
+                    f"unknown method '{choice}'; installed methods: {', '.join(known)}{autoload_hint()}"
+                )
     if "values" in by_key:
         known = installed_options("values")
         for choice in _choices(by_key["values"]):
             names = [str(n) for n in (choice if isinstance(choice, list) else [choice])]
             for name in names:
                 if name not in known:
-                    raise AlignrunError(f"unknown value '{name}'; available values: {', '.join(known)}")
+                    raise AlignrunError(
+                        f"unknown value '{name}'; available values: {', '.join(known)}{autoload_hint()}"
+                    )
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:  # Hydra's defaults list would drop the repeat silently
                 raise AlignrunError(f"values=[{','.join(names)}] names {', '.join(twice)} twice")

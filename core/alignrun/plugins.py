@@ -34,6 +34,13 @@ def _is_builtin(ep: EntryPoint) -> bool:
     return dist is not None and dist.name == _OWN_DIST
 
 
+def autoload_hint() -> str:
+    """What to add to an "unknown method/value" message while third-party autoload is off ("" when on)."""
+    if not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        return ""
+    return f" ({DISABLE_AUTOLOAD_ENV} is set: only {PLUGINS_ENV}=a,b loads third-party plugins)"
+
+
 def _wanted() -> set[str]:
     """The third-party plugins ``ALIGNRUN_PLUGINS`` names."""
     return {n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()}
