@@ -41,16 +41,11 @@ def autoload_hint() -> str:
     return f" ({DISABLE_AUTOLOAD_ENV} is set: only {PLUGINS_ENV}=a,b loads third-party plugins)"
 
 
-def _wanted() -> set[str]:
-    """The third-party plugins ``ALIGNRUN_PLUGINS`` names."""
-    return {n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()}
-
-
 def _selected_entry_points() -> list[EntryPoint]:
     eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (not _is_builtin(ep), ep.name))
     if not os.environ.get(DISABLE_AUTOLOAD_ENV):
         return eps
-    wanted = _wanted()
+    wanted = {n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()}
     unknown = sorted(wanted - {ep.name for ep in eps})
     if unknown:  # a typo here would silently run without the plugin the user asked for
         known = sorted(ep.name for ep in eps if not _is_builtin(ep)) or ["none installed"]
@@ -104,17 +99,15 @@ def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
 
 def check_hook_names(pm: pluggy.PluginManager) -> None:
     """Fail on a hook implementation whose name no hookspec has (``alignrun_generat``): pluggy keeps
-    it pending and never calls it, so the plugin would silently do nothing. What pluggy's
-    ``check_pending`` checks, said in one line that names the plugin and the hook."""
-    for name, caller in vars(pm.hook).items():
-        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
-            continue
-        for impl in caller.get_hookimpls():
-            if not impl.optionalhook:
-                raise AlignrunError(
-                    f"plugin '{impl.plugin_name}' implements '{name}', which is not an alignrun hook "
-                    "(misspelt? docs/plugin_hooks.md lists the hooks)"
-                )
+    it pending and never calls it, so the plugin would silently do nothing. pluggy's
+    ``check_pending`` finds it; this says it in one line that names the plugin."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as err:
+        raise AlignrunError(
+            f"plugin '{pm.get_name(err.plugin)}' implements a hook alignrun does not have: {err} "
+            "(misspelt? docs/plugin_hooks.md lists the hooks)"
+        ) from None
 
 
 _CULPRIT = "_alignrun_failed_in"
