@@ -7,7 +7,7 @@ Greedy ``LM.generate`` on the bundled scenarios with each ``generation.backend``
 transformers' ``generate`` under bf16 autocast, as alignrun ran before; ``fast``: alignrun's own loop),
 every answer forced to exactly ``--new-tokens`` tokens (``min_new_tokens``) so both engines do the same
 work; median of ``--rounds`` after one warm-up. ``--natural`` lets answers end at EOS instead (what runs
-do: there the fast engine also drops finished rows) and counts the tokens actually generated. Achieved
+do) and counts the tokens actually generated. Achieved
 GFLOP/s counts ``2 × parameters`` per generated token (the weight matmuls; the prompt's prefill and the
 attention over the cache are not counted, so this understates the work done). The ceiling is a 2048²
 bf16 matmul timed in the same run. ``--profile ENGINE`` adds a ``torch.profiler`` table of one batch.

@@ -136,7 +136,8 @@ def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
     assert adapted == answers(lm, "reference") and adapted != plain
 
 
-def test_held_weights_give_autocast_s_logits_follow_in_place_changes_and_stay_out_of_training() -> None:
+def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_changes() -> None:
+    from alignrun.training.adapters import LoraSettings, attach, train_only
 
     lm = chaotic_tiny("bfloat16")
     ids = lm.tokenizer(PROMPTS[2], return_tensors="pt")["input_ids"]
@@ -155,8 +156,31 @@ def test_held_weights_give_autocast_s_logits_follow_in_place_changes_and_stay_ou
     with torch.inference_mode(), lm.precision():
         assert not torch.equal(lm.model(ids).logits, held)
 
-    with lm.precision():  # grad on: a training step reads fp32 weights, as under plain autocast
+    with lm.precision():  # grad on: weights being trained are autocast's to cast
         assert lm.model.model.layers[0].self_attn.q_proj.weight.dtype == torch.float32
+
+    # a LoRA training step: frozen base weights are held, the adapters stay fp32 (a penalty reads
+    # them), and the adapter's gradients equal plain autocast's bit for bit
+    attach(lm, ["kind"], LoraSettings(r=4))
+    train_only(lm.model, "kind")
+    q_proj = lm.model.base_model.model.model.layers[0].self_attn.q_proj
+    with torch.no_grad():
+        q_proj.lora_B["kind"].weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+
+    def grads(hold: bool) -> list[torch.Tensor]:
+        lm.model.zero_grad(set_to_none=True)
+        with lm.precision(hold_weights=hold):
+            if hold:
+                assert q_proj.base_layer.weight.dtype == torch.bfloat16
+                assert q_proj.lora_A["kind"].weight.dtype == torch.float32
+            loss = lm.model(ids).logits.float().logsumexp(-1).sum()
+        loss.backward()
+        return [p.grad.clone() for p in lm.model.parameters() if p.grad is not None]
+
+    recast_grads, held_grads = grads(False), grads(True)
+    assert len(held_grads) == 4 * 2 * len(lm.model.base_model.model.model.layers)  # q,k,v,o × A,B
+    assert all(torch.equal(a, b) for a, b in zip(recast_grads, held_grads, strict=True))
+    assert q_proj.base_layer.weight.dtype == torch.float32  # put back
 
 
 def echo(lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: object) -> list[str]:

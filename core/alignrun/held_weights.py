@@ -4,8 +4,10 @@ Autocast casts an fp32 weight to bf16 at every matmul; it keeps the cast only fo
 requires grad while grad is on. At inference every weight is therefore re-cast at each forward: for
 SmolLM2 that was 22% of a batch-48 generation's CPU time and half of every batch-1 decoding step
 (bench/generation.py --profile). A held copy has the same bf16 values (the same rounding), so a
-forward's results are bit-identical; only the copies go. Only forwards without grad hold weights
-(generation, scoring, reference log-probs); training steps keep autocast's own casts.
+forward's results are bit-identical; only the copies go. Forwards without grad (generation, scoring,
+reference log-probs) hold every linear weight; a training step holds the frozen ones outside the
+adapters (a LoRA step's base model: 5% of a SmolLM2 DPO micro-batch, gradients bit-identical), since
+autocast re-casts those at every forward too.
 
 A copy is swapped into its module (``module._parameters``) for the block and the fp32 parameter put
 back on exit, so an embedding tied to ``lm_head`` stays fp32 and the residual stream keeps autocast's
@@ -44,23 +46,24 @@ class HeldWeights:
     def apply(self, model: Any, dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
         """Inside the block every fp32 ``nn.Linear`` weight and bias is ``dtype`` — when grad is off.
 
-        With grad on (a training step) nothing is held: code inside a step may read weights
-        directly, e.g. MVA's decorrelation penalty computes each frozen earlier adapter's ``B·A``,
-        and held copies there changed its value (measured: the second and third MVA adapters
-        differed from autocast's, the first, penalty-free, was bit-equal).
+        With grad on (a training step) only frozen weights outside LoRA modules are held: trained
+        weights are autocast's to cast, and code inside a step may read adapters directly — MVA's
+        decorrelation penalty computes each frozen earlier adapter's ``B·A``, and holding those
+        changed its value (measured: the second and third MVA adapters then differed from
+        autocast's, the first, penalty-free, was bit-equal).
         """
-        if torch.is_grad_enabled():
-            yield
-            return
+        training = torch.is_grad_enabled()
         self._copies = {k: v for k, v in self._copies.items() if v[0]() is not None}  # models gone
         swapped: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
         try:
-            for module in model.modules():
+            for path, module in model.named_modules():
                 if not isinstance(module, torch.nn.Linear):
+                    continue
+                if training and ".lora_" in f".{path}":  # adapters: trained, or read by a penalty
                     continue
                 for name in ("weight", "bias"):
                     param = module._parameters.get(name)
-                    if param is None or param.dtype != torch.float32:
+                    if param is None or param.dtype != torch.float32 or (training and param.requires_grad):
                         continue
                     module._parameters[name] = self._copy(param, dtype)
                     swapped.append((module, name, param))

@@ -64,8 +64,9 @@ class LM:
     def precision(self, hold_weights: bool = True) -> Iterator[None]:
         """The autocast context forward passes run under (a no-op when autocast is off).
 
-        ``hold_weights``: without grad, linear weights are held in bf16 instead of re-cast at
-        every forward (:mod:`alignrun.held_weights`; bit-identical). The reference engine turns it off.
+        ``hold_weights``: linear weights (with grad on, the frozen ones outside adapters) are held
+        in bf16 instead of re-cast at every forward (:mod:`alignrun.held_weights`; bit-identical).
+        The reference engine turns it off.
         """
         if self.autocast not in ("auto", "bfloat16", "none"):
             raise AlignrunError(f"model.autocast must be auto, bfloat16 or none, got '{self.autocast}'")
