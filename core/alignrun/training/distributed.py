@@ -1,18 +1,19 @@
-"""Data parallelism over ``torchrun`` / ``accelerate launch`` ranks (gloo on CPU, nccl on GPU).
+"""Data parallelism through 🤗 Accelerate, under ``accelerate launch`` or ``torchrun`` ranks.
 
-The process group is initialised once per process (re-initialising for a second job hung,
-DESIGN.md §6). Gradients are averaged with one all-reduce per step over the trainable
-parameters — what DDP's wrapper does — because methods switch which adapter is trainable
-mid-run, which the wrapper's fixed parameter registration does not allow.
+One :class:`accelerate.Accelerator` per process prepares each training phase's model and optimizer
+(:class:`~alignrun.training.trainer.Trainer`): DDP on CPU (gloo) or GPUs (nccl), or FSDP / DeepSpeed
+as the launcher's config says (docs/scale.md). The process state is made with ``cpu=True`` on a box
+without CUDA: accelerate otherwise joins the process group but reports a single process there
+(measured with accelerate 1.16 under torchrun), and data parallelism silently does nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from typing import Any
 
 import torch
-import torch.distributed as dist
 
 
 def world_size() -> int:
@@ -23,31 +24,31 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+@functools.cache
+def accelerator() -> Any:
+    """This process's ``Accelerator``; the first call joins the launcher's process group."""
+    from accelerate import Accelerator, PartialState
+
+    cpu = not torch.cuda.is_available()
+    PartialState(cpu=cpu)  # before anything else makes the shared state without cpu=
+    # alignrun keeps its own autocast policy (model.autocast); the launcher's config may add one
+    return Accelerator(cpu=cpu)
+
+
 def ensure_initialised() -> None:
     """Join the launcher's process group if there is one and it is not joined yet."""
-    if world_size() > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-
-
-def average_gradients(params: Sequence[torch.Tensor]) -> None:
-    """All-reduce-average the gradients of ``params`` across ranks (a no-op on one process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)  # a sum: each rank's loss was already divided by the global batch size
-    offset = 0
-    for p, g in zip(params, grads, strict=True):
-        n = g.numel()
-        p.grad = flat[offset : offset + n].view_as(g).clone()
-        offset += n
+    if world_size() > 1:
+        accelerator()
 
 
 def broadcast_text(text: str) -> str:
     """Rank 0's ``text`` on every rank."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if world_size() == 1:
         return text
-    box = [text]
-    dist.broadcast_object_list(box, src=0)
-    return str(box[0])
+    from accelerate.utils import broadcast_object_list
+
+    return str(broadcast_object_list([text], from_process=0)[0])

@@ -10,12 +10,13 @@ uninterrupted run on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,14 @@ class Trainer:
             )
         self.run, self.name, self.params, self.settings = run, name, list(params), settings
         self.opt = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
+        # Accelerate wraps this phase's model and optimizer for the launcher's engine (DDP, FSDP,
+        # DeepSpeed; on one process both come back as they were). Each phase prepares afresh: methods
+        # switch which adapter is trainable between phases, and DDP registers the trainable
+        # parameters when it wraps. The scheduler is not prepared: accelerate would step it once per
+        # rank, and the schedule is per optimizer step here.
+        self.accelerator = distributed.accelerator()
+        self.accelerator.free_memory()  # one phase trains at a time: drop the earlier phases' wrappers
+        self.model, self.prepared_opt = self.accelerator.prepare(run.lm.model, self.opt)
         warmup = max(settings.warmup_steps, 0)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
         self.dir = run.output_dir / "checkpoints" / name
@@ -219,25 +228,37 @@ class Trainer:
             desc=f"train {self.name}",
             disable=not (s.progress and self.run.is_main_process),
         )
+        acc = self.accelerator
+        starts = range(rank * per_rank, (rank + 1) * per_rank, s.micro_batch_size)
         while self.step < total:
             metrics: dict[str, float] = {}
-            for start in range(rank * per_rank, (rank + 1) * per_rank, s.micro_batch_size):
-                with self.run.lm.precision():
-                    loss, parts = loss_fn(self.step, start, start + s.micro_batch_size)
-                if not torch.isfinite(loss):
-                    raise AlignrunError(
-                        f"training '{self.name}': loss is {loss.item()} at step {self.step}; "
-                        "lower method.train.lr or check the data"
-                    )
-                loss.backward()
+            for start in starts:
+                # gradients are synchronised once per step, at its last micro-batch
+                sync = contextlib.nullcontext() if start == starts[-1] else acc.no_sync(self.model)
+                with sync:
+                    with self.run.lm.precision(), _forward_through(self.run.lm, self.model):
+                        loss, parts = loss_fn(self.step, start, start + s.micro_batch_size)
+                    if not torch.isfinite(loss):
+                        raise AlignrunError(
+                            f"training '{self.name}': loss is {loss.item()} at step {self.step}; "
+                            "lower method.train.lr or check the data"
+                        )
+                    # each rank's loss is its share of the global batch mean; the engine averages
+                    # gradients over ranks, so × ranks makes that average the global batch's gradient
+                    acc.backward(loss * world)
                 for k, v in parts.items():
                     metrics[k] = metrics.get(k, 0.0) + v
-            distributed.average_gradients(self.params)
+            if world > 1:  # every rank's share of the batch, summed: the global batch's metrics
+                names = sorted(metrics)
+                total_parts = acc.reduce(torch.tensor([metrics[k] for k in names]), reduction="sum")
+                metrics = dict(zip(names, total_parts.tolist(), strict=True))
             if s.max_grad_norm > 0:
-                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.params, s.max_grad_norm))
-            self.opt.step()
+                norm = acc.clip_grad_norm_(self.params, s.max_grad_norm)
+                if norm is not None:  # None under DeepSpeed, which clips by its own config
+                    metrics["grad_norm"] = float(norm)
+            self.prepared_opt.step()
             self.sched.step()
-            self.opt.zero_grad(set_to_none=True)
+            self.prepared_opt.zero_grad(set_to_none=True)
             self.step += 1
             metrics["lr"] = float(self.sched.get_last_lr()[0])
             last = {f"train/{self.name}/{k}": v for k, v in metrics.items()}
@@ -259,3 +280,17 @@ class Trainer:
     def trainable_params(self) -> float:
         """How many weights this trainer trains (the sweep report's cost column)."""
         return float(sum(p.numel() for p in self.params))
+
+
+@contextlib.contextmanager
+def _forward_through(lm: Any, model: Any) -> Iterator[None]:
+    """``lm.model`` is the engine's wrapper of it for the block, so a loss's forward passes go
+    through the wrapper (DDP synchronises gradients only for forwards through it)."""
+    if model is lm.model:
+        yield
+        return
+    inner, lm.model = lm.model, model
+    try:
+        yield
+    finally:
+        lm.model = inner
