@@ -2,7 +2,8 @@
 
 The comparison itself (paired differences vs a baseline job, verdicts, the picture) is
 :mod:`alignrun.sweep_report`; it reads each job's files from disk rather than remembering jobs in
-memory, so it works with launchers that run jobs in other processes.
+memory, so it works with launchers that run jobs in other processes (submitit's local processes
+and SLURM jobs: the callback runs on the submitting side, after every job has ended).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger("alignrun")
+
+_unfinished: dict[Path, SweepSummary] = {}  # sweep dir -> its callback, from multirun start to end
 
 
 class SweepSummary(Callback):
@@ -31,10 +34,32 @@ class SweepSummary(Callback):
         self.baseline = baseline
         self.seed = seed
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _unfinished[Path(config.hydra.sweep.dir)] = self
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        for started in [d for d, c in _unfinished.items() if c is self]:
+            del _unfinished[started]
+        self.summarise(Path(config.hydra.sweep.dir))
+
+    def summarise(self, sweep_dir: Path) -> None:
+        """Compare the jobs of ``sweep_dir`` that finished; list those that failed."""
         from alignrun.sweep_report import write_comparison
 
-        sweep_dir = Path(config.hydra.sweep.dir)
-        write_comparison(sweep_dir, self.baseline, self.seed)
+        summary = write_comparison(sweep_dir, self.baseline, self.seed)
         log.info("sweep summary: %s", sweep_dir / "summary.json")
-        print(f"alignrun: sweep report {sweep_dir / 'report.md'}", flush=True)
+        failed = f" ({len(summary['failed'])} job(s) failed: see there)" if summary["failed"] else ""
+        print(f"alignrun: sweep report {sweep_dir / 'report.md'}{failed}", flush=True)
+
+
+def summarise_unfinished_sweeps() -> None:
+    """The summary of each sweep this process started that Hydra did not end (a failed job made
+    the sweeper raise, or Ctrl-C): the jobs that finished are compared all the same."""
+    while _unfinished:
+        sweep_dir, callback = _unfinished.popitem()
+        if not sweep_dir.is_dir():
+            continue
+        try:
+            callback.summarise(sweep_dir)
+        except Exception as exc:  # the sweep's own error is what the user must see
+            log.warning("sweep summary not written: %s: %s", type(exc).__name__, exc)

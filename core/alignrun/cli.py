@@ -12,12 +12,13 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from alignrun.config import (
@@ -39,6 +40,9 @@ _TYPE_ERROR = re.compile(
 )
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "cfg", "resolve")
+_MISSING_OPTION = re.compile(r"Could not (?:find|load) '(hydra/(?:launcher|sweeper))/(\w+)'")
+# options of Hydra's config groups that `pip install 'alignrun[sweeps]'` adds (docs/sweeps.md)
+SWEEPS_EXTRA = {"hydra/launcher": ("submitit_local", "submitit_slurm"), "hydra/sweeper": ("optuna",)}
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -97,7 +101,12 @@ def preflight(args: list[str]) -> None:
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:  # Hydra's defaults list would drop the repeat silently
                 raise AlignrunError(f"values=[{','.join(names)}] names {', '.join(twice)} twice")
-    for job in _jobs(ns.overrides, overrides, bool(ns.multirun)):
+    jobs = _jobs(ns.overrides, overrides, bool(ns.multirun))
+    if not jobs:  # another sweeper's jobs: at least the plugins it needs are installed
+        _check_sweeps_plugins(
+            [a for a, o in zip(ns.overrides, overrides, strict=True) if not o.is_sweep_override()]
+        )
+    for job in jobs:
         cfg = _compose_or_explain(job)
         check_config(cfg)
         check_settings(cfg)
@@ -156,9 +165,27 @@ def _compose_or_explain(overrides: list[str]) -> DictConfig:
         if typed:  # OmegaConf's wording for a typed key, in the words every other check uses
             value, wanted, key = typed.groups()
             raise AlignrunError(f"{key} wants {_TYPE_WORDS.get(wanted, wanted)}, got '{value}'") from exc
+        missing = _MISSING_OPTION.search(" ".join(parts))
+        if missing and missing.group(2) in SWEEPS_EXTRA[missing.group(1)]:  # a plugin not installed
+            group, option = missing.groups()
+            raise AlignrunError(
+                f"{group}={option} needs Hydra's {option.split('_')[0]} plugin: "
+                "pip install 'alignrun[sweeps]' (docs/sweeps.md)"
+            ) from exc
         lines = [ln.strip() for part in parts for ln in part.splitlines()]
         keep = [ln for ln in lines if ln and not ln.startswith(("object_type=", "Set the environment"))]
         raise AlignrunError("; ".join(dict.fromkeys(keep))) from exc
+
+
+def _check_sweeps_plugins(fixed: list[str]) -> None:
+    """Compose the command line's fixed overrides (the sweeper varies the rest) only to find a
+    launcher or sweeper that is not installed; any other error is the sweeper's to report, for a
+    fixed override may need a choice the sweeper makes (``+method=choice(dpo,mva) method.beta=0.2``)."""
+    try:
+        _compose_or_explain(fixed)
+    except AlignrunError as err:
+        if "pip install 'alignrun[sweeps]'" in str(err):
+            raise
 
 
 def _check_writable(target: Path) -> None:
@@ -183,33 +210,131 @@ def user_error(exc: BaseException) -> AlignrunError | None:
     return None
 
 
-def _task(cfg: DictConfig) -> None:
+class JobFailed(CompactHydraException):
+    """A sweep's job failed: Hydra records the job as failed instead of the whole sweep ending there.
+
+    The other jobs still run (the basic sweeper raises this after its batch; Optuna marks the trial
+    failed and goes on while ``hydra.sweeper.max_failure_rate`` allows); Hydra prints the message,
+    without a traceback, and :func:`main` still writes the sweep summary of the jobs that finished.
+    """
+
+
+def _task(cfg: DictConfig) -> list[float] | None:
+    """Hydra's task function: one run; returns its value scores in the run's ``values`` order.
+
+    Hydra ignores the return value of a single run and of a grid sweep's jobs; an optimising
+    sweeper (Optuna, docs/sweeps.md) reads it as the trial's objectives, one per value.
+    """
     from hydra.errors import InstantiationException
 
     from alignrun.loop import run_job
 
     out = Path(HydraConfig.get().runtime.output_dir)
+    in_sweep = _job_number() is not None
     try:
+        _launcher_threads()
+        if in_sweep and os.environ.get("SUBMITIT_EXECUTOR"):
+            _resume_requeued(cfg, out)
         with _sigterm_as_interrupt():
-            run_job(cfg, out)
+            results = run_job(cfg, out)
         if (
             int(os.environ.get("RANK", "0")) == 0
         ):  # say where the results are: a newcomer had to hunt for them
             print(f"alignrun: run dir {out}\nalignrun: report  {out / 'report.md'}", flush=True)
+        return objectives(results, strict=in_sweep and _optimising_sweeper())
     except KeyboardInterrupt:
-        _fail(_interrupted(out), 130)
+        if in_sweep and os.environ.get("SUBMITIT_EXECUTOR"):  # a launcher's timeout, not the user's Ctrl-C
+            _job_failed(_interrupted(out), out)
+        _fail(_interrupted(out), 130)  # Ctrl-C ends the whole sweep
     except Exception as exc:
         err = user_error(exc)
-        if err is not None:
-            _fail(str(err), err.exit_code)
-        if os.environ.get("HYDRA_FULL_ERROR") or os.environ.get("ALIGNRUN_TRACEBACK"):
+        if err is None and (os.environ.get("HYDRA_FULL_ERROR") or os.environ.get("ALIGNRUN_TRACEBACK")):
             raise
-        if isinstance(exc, InstantiationException):
-            _fail(
-                f"{str(exc).splitlines()[0]} {exc.__cause__ or ''} (HYDRA_FULL_ERROR=1 shows the traceback)",
-                1,
+        if err is not None:
+            message, code = str(err), err.exit_code
+        elif _launcher_timeout(exc):
+            limit = HydraConfig.get().launcher.get("timeout_min")
+            message, code = f"{exc} (hydra.launcher.timeout_min={limit}); {_interrupted(out)}", 1
+        elif isinstance(exc, InstantiationException):
+            message = (
+                f"{str(exc).splitlines()[0]} {exc.__cause__ or ''} (HYDRA_FULL_ERROR=1 shows the traceback)"
             )
-        _fail(_crash_line(exc, cfg, out), 1)
+            code = 1
+        else:
+            message, code = _crash_line(exc, cfg, out), 1
+        if in_sweep:
+            _job_failed(message, out)
+        _fail(message, code)
+
+
+def objectives(results: dict[str, Any], strict: bool = False) -> list[float] | None:
+    """The run's value scores in its ``values`` order (an optimising sweeper's objectives).
+
+    A value without a score gives None, or with ``strict`` (a sweeper optimises these) an error
+    naming it: a trial is not scored as if that value were 0 or worst.
+
+    Raises:
+        AlignrunError: with ``strict``, a value the run has no score for.
+    """
+    values, scores = list(results.get("values") or []), results.get("scores") or {}
+    missing = [v for v in values if v not in scores]
+    if missing:
+        if strict:
+            raise AlignrunError(
+                f"no score for {', '.join(missing)}: the sweeper's objectives are one score per value"
+            )
+        return None
+    return [float(scores[v]) for v in values]
+
+
+def _job_number() -> int | None:
+    """This job's number in a multirun, None in a single run."""
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    return int(hydra_cfg.job.num) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def _optimising_sweeper() -> bool:
+    """The sweep's sweeper reads the jobs' return values (Optuna, Nevergrad, ...; not the grid)."""
+    return not str(HydraConfig.get().sweeper.get("_target_", "")).endswith(".BasicSweeper")
+
+
+def _job_failed(message: str, out: Path) -> NoReturn:
+    """End a sweep's job as failed: its line on the job's stderr and in ``error.txt`` (the sweep
+    report lists it), then :class:`JobFailed` for Hydra and the sweeper."""
+    print(f"alignrun: error: {message}", file=sys.stderr, flush=True)
+    with suppress(OSError):  # unwritable: the message still reaches the sweeper
+        (out / "error.txt").write_text(message + "\n", encoding="utf-8")
+    raise JobFailed(f"alignrun: job {_job_number()} failed: {message}")
+
+
+def _resume_requeued(cfg: DictConfig, out: Path) -> None:
+    """A submitit job that finds its own checkpoints is a requeued attempt (submitit requeues a job
+    that times out or is preempted, ``max_num_timeout`` times): it continues from them rather than
+    training again from step 0."""
+    from omegaconf import open_dict
+
+    if cfg.resume or (out / "results.json").exists() or not any(out.glob("checkpoints/*/step-*")):
+        return
+    print(f"alignrun: {out} holds this job's checkpoints: a requeued attempt resumes", flush=True)
+    with open_dict(cfg):
+        cfg.resume = True
+
+
+def _launcher_timeout(exc: BaseException) -> bool:
+    """submitit's signal that a timed-out job will not be requeued again, raised inside the run."""
+    return type(exc).__name__ == "UncompletedJobError" and type(exc).__module__.startswith("submitit")
+
+
+def _launcher_threads() -> None:
+    """Torch uses the launcher's ``cpus_per_task`` threads: submitit's local jobs run side by side
+    on one machine, and each would otherwise take every core."""
+    cpus = HydraConfig.get().launcher.get("cpus_per_task")
+    if cpus:
+        import torch
+
+        torch.set_num_threads(int(cpus))
 
 
 def _interrupted(out: Path) -> str:
@@ -221,8 +346,12 @@ def _interrupted(out: Path) -> str:
 
 
 def _user_args() -> list[str]:
-    """The command line's overrides, without the run dir and resume (the resume line sets both)."""
-    return [a for a in sys.argv[1:] if not a.startswith(("hydra.run.dir=", "resume="))]
+    """The command line's overrides (a sweep's job: its own), without the run dir and resume (the
+    resume line sets both)."""
+    args = sys.argv[1:]
+    if HydraConfig.initialized() and _job_number() is not None:  # not `-m` and the sweep's lists
+        args = [str(o) for o in HydraConfig.get().overrides.task]
+    return [a for a in args if not a.startswith(("hydra.run.dir=", "resume="))]
 
 
 def _crash_line(exc: BaseException, cfg: DictConfig, out: Path) -> str:
@@ -291,6 +420,9 @@ def main(argv: list[str] | None = None) -> None:
         hydra_main(_task)()
     finally:
         sys.argv = saved
+        from alignrun.callbacks import summarise_unfinished_sweeps
+
+        summarise_unfinished_sweeps()  # a failed job or Ctrl-C ended the sweep early
 
 
 if __name__ == "__main__":

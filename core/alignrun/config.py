@@ -99,6 +99,16 @@ def _first_value(values: Any) -> str:
 OmegaConf.register_new_resolver("alignrun.first_value", _first_value, replace=True)
 
 
+def _maximize_each(values: Any) -> list[str]:
+    """``${alignrun.maximize_each:${values}}``: one ``maximize`` per value of the run, the
+    directions of a multi-objective study whose objectives are the run's value scores
+    (docs/sweeps.md), so ``values=[a,b,c]`` needs no matching ``hydra.sweeper.direction``."""
+    return ["maximize"] * len(list(values or {}))
+
+
+OmegaConf.register_new_resolver("alignrun.maximize_each", _maximize_each, replace=True)
+
+
 class AlignrunSearchPathPlugin(SearchPathPlugin):
     """Appends every plugin's ``alignrun_config_searchpath`` to Hydra's search path.
 

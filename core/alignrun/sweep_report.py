@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from alignrun.atomic import atomic_write_text
 from alignrun.fluency import fluency
+from alignrun.pareto import pareto_mask
 from alignrun.results import difference_record, fmt, fmt_ci
 from alignrun.uncertainty import paired_difference
 
@@ -28,21 +29,42 @@ BASELINE = "none"  # the baseline job's method when the sweep has one
 TOKENS_PER_S = "generation/tokens_per_s"
 
 
+def _job_order(job_dir: Path) -> tuple[bool, int, str]:
+    return (not job_dir.name.isdigit(), int(job_dir.name) if job_dir.name.isdigit() else 0, job_dir.name)
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    return [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+
+
+def load_failed(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job dir of ``sweep_dir`` that a job started in (``.hydra/``) but left without a
+    ``results.json``, with the error line it wrote (``error.txt``; None: it was killed)."""
+    job_dirs = [p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")]
+    failed = []
+    for job_dir in sorted((d for d in job_dirs if not (d / "results.json").exists()), key=_job_order):
+        error = job_dir / "error.txt"
+        failed.append(
+            {
+                "dir": job_dir.name,
+                "overrides": _overrides(job_dir),
+                "error": error.read_text(encoding="utf-8").strip() if error.is_file() else None,
+            }
+        )
+    return failed
+
+
 def load_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job dir of ``sweep_dir`` holding a ``results.json``, in job number order."""
     job_dirs = [p.parent for p in sweep_dir.glob("*/results.json")]
     jobs = []
-    for job_dir in sorted(
-        job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)
-    ):
-        overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    for job_dir in sorted(job_dirs, key=_job_order):
         samples_file = job_dir / "samples.jsonl"
         jobs.append(
             {
                 "dir": job_dir.name,
-                "overrides": [str(o) for o in OmegaConf.load(overrides_file)]
-                if overrides_file.is_file()
-                else [],
+                "overrides": _overrides(job_dir),
                 "results": json.loads((job_dir / "results.json").read_text(encoding="utf-8")),
                 "samples": [
                     json.loads(line) for line in samples_file.read_text(encoding="utf-8").splitlines()
@@ -137,6 +159,7 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
     compared with, per value the paired difference and verdict, side effects, fluency, cost)."""
     spec = baseline or (BASELINE if any(j["results"]["method"] == BASELINE for j in jobs) else None)
     common = set.intersection(*(set(j["overrides"]) for j in jobs)) if len(jobs) > 1 else set()
+    front = sweep_front(jobs)
     rows = []
     for job in jobs:
         r = job["results"]
@@ -156,6 +179,7 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
                 "scores_ci": r.get("scores_ci") or {},
                 "hypervolume": r.get("hypervolume"),
                 "hypervolume_ci": r.get("hypervolume_ci"),
+                "pareto": job["dir"] in front,
                 "baseline_job": base["dir"] if base else None,
                 "vs_baseline": versus(job, base, values, seed) if base else {},
                 "side_effects": side_effects(job, base, values) if base else None,
@@ -173,6 +197,20 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
     return {"baseline": spec, "common_overrides": sorted(common), "jobs": rows}
 
 
+def sweep_front(jobs: Sequence[dict[str, Any]]) -> set[str]:
+    """The dirs of the jobs whose final scores no other job's beat on every value (higher on one, no
+    lower on any): the sweep's Pareto set, over the values every job has a score for."""
+    values = (
+        [v for v in jobs[0]["results"]["scores"] if all(v in j["results"]["scores"] for j in jobs)]
+        if jobs
+        else []
+    )
+    if not values:
+        return set()
+    points = [[float(j["results"]["scores"][v]) for v in values] for j in jobs]
+    return {j["dir"] for j, on_front in zip(jobs, pareto_mask(points), strict=True) if on_front}
+
+
 def _label(method: str, varied: Sequence[str]) -> str:
     """``mva decorrelation=lora_a``: a job's method and its varied settings, without the prefixes."""
     parts = [o.lstrip("+").removeprefix("method=").removeprefix("method.") for o in varied]
@@ -183,7 +221,12 @@ def write_comparison(sweep_dir: Path, baseline: str | None = None, seed: int = 0
     """Compare every job dir under ``sweep_dir``; write ``summary.json``, ``report.md`` and
     ``comparison.png`` there (the picture only warns when it fails: the tables are written)."""
     comparison = compare(load_jobs(sweep_dir), baseline, seed)
-    summary = {"sweep_dir": str(sweep_dir), "num_jobs": len(comparison["jobs"]), **comparison}
+    summary = {
+        "sweep_dir": str(sweep_dir),
+        "num_jobs": len(comparison["jobs"]),
+        **comparison,
+        "failed": load_failed(sweep_dir),
+    }
     atomic_write_text(sweep_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     atomic_write_text(sweep_dir / "report.md", render(summary))
     if summary["jobs"]:
@@ -222,6 +265,15 @@ def render(summary: dict[str, Any]) -> str:
         cells = [fmt_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
         hv = fmt_ci(row["hypervolume"], row["hypervolume_ci"])
         lines.append(f"| {row['dir']} | `{' '.join(row['varied'])}` | " + " | ".join(cells) + f" | {hv} |")
+    front = [row for row in rows if row.get("pareto")]
+    if len(rows) > 1 and front:
+        lines += [
+            "",
+            "Pareto set of the point scores (no other job scores at least as high on every value and "
+            "higher on one; where the intervals above overlap, a job's place on it is inside the noise): "
+            + "; ".join(f"job {row['dir']} (`{row['label']}`)" for row in front)
+            + ".",
+        ]
     compared = [row for row in rows if row["baseline_job"] is not None]
     if compared:
         lines += [
@@ -272,6 +324,12 @@ def render(summary: dict[str, Any]) -> str:
             f"| {fmt(c['wall_s'], 1)} | {c['trainable_params']:,} | {speed} |"
         )
     lines += ["", "## Verdict", "", *verdict_lines(summary)]
+    if summary.get("failed"):
+        lines += ["", "## Failed jobs", "", "Started but wrote no results.json; not compared above.", ""]
+        lines += [
+            f"- job {f['dir']} (`{' '.join(f['overrides'])}`): {f['error'] or 'no error line (killed?)'}"
+            for f in summary["failed"]
+        ]
     return "\n".join(lines) + "\n"
 
 
