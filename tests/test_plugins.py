@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,6 +57,24 @@ def test_broken_plugin_named_with_how_to_disable(monkeypatch: pytest.MonkeyPatch
         plugins.get_plugin_manager()
     message = str(info.value)
     assert "'broken'" in message and plugins.DISABLE_AUTOLOAD_ENV in message and "\n" not in message
+    assert " at " not in message  # not installed at all: no file of the plugin's to point at
+
+
+@pytest.mark.parametrize(
+    ("source", "line"), [("import os\nNAME = undefined_name\n", 2), ("x = 1\ndef broken(:\n", 2)]
+)
+def test_a_plugin_failing_at_import_is_pointed_at_by_full_path_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, line: int
+) -> None:
+    module = tmp_path / "alignrun_fails_at_import.py"
+    module.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "alignrun_fails_at_import", raising=False)
+    eps = [_ep("fails", "alignrun_fails_at_import", "fails-dist")]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+    with pytest.raises(AlignrunError) as info:
+        plugins.get_plugin_manager()
+    assert f" at {module.resolve()}:{line}; " in str(info.value), str(info.value)
 
 
 @hookimpl

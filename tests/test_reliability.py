@@ -219,6 +219,7 @@ def test_the_cli_names_a_failing_plugin_in_one_line(tmp_path: Path) -> None:
     assert res.returncode == 1
     line = one_error_line(res.stderr)
     assert "plugin 'flaky' failed in alignrun_run_start: RuntimeError: tracker unreachable" in line
+    assert f" at {plugin.resolve()}:5 " in line  # the failing file (its raise), by full path
     assert (tmp_path / "D" / "traceback.txt").read_text().count("tracker unreachable") >= 1
 
 

@@ -39,6 +39,8 @@ _TYPE_ERROR = re.compile(
     r"Value '(.*?)' of type '\w+' could not be converted to (\w+).*?full_key: ([\w.]+)", re.S
 )
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
+# single-choice config groups a command line picks an option of (methods and values are checked apart)
+CHOICE_GROUPS = ("steering", "model", "profile", "experiment", "data")
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "cfg", "resolve")
 _MISSING_OPTION = re.compile(r"Could not (?:find|load) '(hydra/(?:launcher|sweeper))/(\w+)'")
 # options of Hydra's config groups that `pip install 'alignrun[sweeps]'` adds (docs/sweeps.md)
@@ -89,6 +91,14 @@ def preflight(args: list[str]) -> None:
                 raise AlignrunError(
                     f"unknown method '{choice}'; installed methods: {', '.join(known)}{autoload_hint()}"
                 )
+    for group in CHOICE_GROUPS:  # a misspelt option: one line, not Hydra's whole search path
+        if group in by_key and not by_key[group].is_delete():
+            known = installed_options(group)
+            for choice in _choices(by_key[group]):
+                if str(choice) not in known:
+                    raise AlignrunError(
+                        f"unknown {group} '{choice}'; options: {', '.join(known)}{autoload_hint()}"
+                    )
     if "values" in by_key:
         known = installed_options("values")
         for choice in _choices(by_key["values"]):
@@ -361,7 +371,7 @@ def _crash_line(exc: BaseException, cfg: DictConfig, out: Path) -> str:
     import traceback
 
     from alignrun.config import group_choice
-    from alignrun.plugins import failing_plugin
+    from alignrun.plugins import failing_plugin, raised_at
 
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
         return f"cannot write {exc.filename or 'to the run dir'}: {exc.strerror}"
@@ -375,7 +385,7 @@ def _crash_line(exc: BaseException, cfg: DictConfig, out: Path) -> str:
     where = (
         f"plugin '{who[0]}' failed in {who[1]}" if who else f"method '{group_choice(cfg, 'method')}' failed"
     )
-    return f"{where}: {type(exc).__name__}: {exc} ({kept})"
+    return f"{where}: {type(exc).__name__}: {exc}{raised_at(exc)} ({kept})"
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sysconfig
 import traceback
 from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
@@ -67,8 +68,26 @@ def _load(ep: EntryPoint) -> object:
         else:
             how = f"uninstall it or set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party plugins"
         raise AlignrunError(
-            f"plugin '{ep.name}' ({ep.value}) failed to import: {type(exc).__name__}: {exc}; {how}"
+            f"plugin '{ep.name}' ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
+            f"{raised_at(exc)}; {how}"
         ) from exc
+
+
+def raised_at(exc: BaseException) -> str:
+    """`` at /full/path/file.py:LINE``: where ``exc`` was raised outside Python's own library (a
+    syntax error: the file and line that failed to parse); empty when no such frame exists, e.g. a
+    plugin module that is not installed at all (the message names the module)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" at {os.path.realpath(exc.filename)}:{exc.lineno}"
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<")
+        and not os.path.realpath(f.filename).startswith(stdlib)
+        and os.path.realpath(f.filename) != os.path.realpath(__file__)  # the loader, not the plugin
+    ]
+    return f" at {os.path.realpath(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
 
 
 def get_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:

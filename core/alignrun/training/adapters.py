@@ -88,7 +88,7 @@ def mixed(model: Any, weights: Mapping[str, float]) -> Iterator[None]:
         for m in layers:
             m.set_adapter(names)
             for n, w in weights.items():
-                m.scaling[n] = w * m.lora_alpha[n] / m.r[n]
+                m.set_scale(n, w)  # PEFT's: w × the adapter's own scale (alpha/r, or alpha/√r for rsLoRA)
         yield
     finally:
         for m, scaling, active in saved:
