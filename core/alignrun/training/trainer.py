@@ -250,7 +250,8 @@ class Trainer:
                     metrics[k] = metrics.get(k, 0.0) + v
             if world > 1:  # every rank's share of the batch, summed: the global batch's metrics
                 names = sorted(metrics)
-                total_parts = acc.reduce(torch.tensor([metrics[k] for k in names]), reduction="sum")
+                shares = torch.tensor([metrics[k] for k in names], device=acc.device)  # nccl: on the GPU
+                total_parts = acc.reduce(shares, reduction="sum")
                 metrics = dict(zip(names, total_parts.tolist(), strict=True))
             if s.max_grad_norm > 0:
                 norm = acc.clip_grad_norm_(self.params, s.max_grad_norm)
