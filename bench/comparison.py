@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignrun.steering_study import t_interval
+from alignrun.lib.search import t_interval
 from alignrun.sweep_report import write_comparison
 
 METHODS = {

@@ -44,8 +44,8 @@ from typing import Any
 import torch
 
 from alignrun.hookspecs import hookimpl
+from alignrun.lib.training.adapters import LoraSettings, lora_config
 from alignrun.lm import LM, bf16_native
-from alignrun.training.adapters import LoraSettings, lora_config
 
 TRL_VARIANTS = {  # name -> (precompute_ref_log_probs, gradient_checkpointing, label)
     "default": (False, True, "TRL `DPOTrainer` defaults (reference forward each step, grad. checkpointing)"),
@@ -120,12 +120,12 @@ def bench_alignrun(args: argparse.Namespace, rows: list[dict[str, str]], workdir
 
     from alignrun.contracts import Run
     from alignrun.data import RunData
+    from alignrun.interventions import NoSteering
+    from alignrun.lib.training import adapters
+    from alignrun.lib.training.batching import encode_pairs
+    from alignrun.lib.training.dpo import dpo_objective, preference_set
+    from alignrun.lib.training.trainer import Trainer, TrainSettings
     from alignrun.plugins import get_plugin_manager
-    from alignrun.steering import NoSteering
-    from alignrun.training import adapters
-    from alignrun.training.batching import encode_pairs
-    from alignrun.training.dpo import dpo_objective, preference_set
-    from alignrun.training.trainer import Trainer, TrainSettings
 
     lm = load(args.model)
     torch.manual_seed(SEED)
@@ -176,7 +176,7 @@ def bench_trl(
     from transformers import PrinterCallback, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from alignrun.training.trainer import batch_indices
+    from alignrun.lib.training.trainer import batch_indices
 
     precompute, checkpointing, _ = TRL_VARIANTS[variant]
     marks: list[Mark] = []
@@ -258,9 +258,9 @@ def bench_floors(args: argparse.Namespace, rows: list[dict[str, str]]) -> dict[s
     """
     from trl.trainer.utils import add_fused_lm_head
 
-    from alignrun.training import adapters
-    from alignrun.training.batching import TokenBatch, encode_pairs
-    from alignrun.training.logprobs import sequence_logps
+    from alignrun.lib.training import adapters
+    from alignrun.lib.training.batching import TokenBatch, encode_pairs
+    from alignrun.lib.training.logprobs import sequence_logps
 
     lm = load(args.model)
     torch.manual_seed(SEED)

@@ -24,10 +24,10 @@ import torch
 
 from alignrun.config import compose
 from alignrun.data.bundled import pairs
+from alignrun.lib.training import adapters
+from alignrun.lib.training.dpo import dpo_objective, preference_set
+from alignrun.lib.training.trainer import TrainSettings
 from alignrun.models.smollm2 import load_smollm2
-from alignrun.training import adapters
-from alignrun.training.dpo import dpo_objective, preference_set
-from alignrun.training.trainer import TrainSettings
 
 VALUES = ("helpful", "harmless", "honest")
 

@@ -1,4 +1,4 @@
-"""``alignrun.training.losses.dpo_loss`` against TRL's DPO sigmoid loss, on identical log-probs.
+"""``alignrun.lib.training.losses.dpo_loss`` against TRL's DPO sigmoid loss, on identical log-probs.
 
 TRL 1.16 has no standalone loss function: the sigmoid loss lives inside
 ``DPOTrainer._compute_loss``. These tests build a real ``DPOTrainer`` on the tiny model (offline;
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import torch
 
+from alignrun.lib.training.losses import dpo_loss
 from alignrun.models.tiny import build_tiny
-from alignrun.training.losses import dpo_loss
 
 trl = pytest.importorskip("trl")
 

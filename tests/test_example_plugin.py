@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 from alignrun import AlignrunError, Run, Value, hookimpl
 from alignrun.config import GenerationConfig, compose
 from alignrun.data import RunData
+from alignrun.interventions import NoSteering
 from alignrun.loop import build_values
 from alignrun.plugins import DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, get_plugin_manager
-from alignrun.steering import NoSteering
 from alignrun_example import BestOfN, ConciseScorer
 from tests.conftest import scaled_timeout
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from alignrun.fluency import distinct_2, setting_fluency
-from alignrun.profile.sampling import Sampling
-from alignrun.roles import role_split
-from alignrun.steering_study import Study
+from alignrun.lib.measurement.sampling import Sampling
+from alignrun.lib.roles import role_split
+from alignrun.lib.search import Study
 
 
 def _details(setting: str, answers: list[str]) -> dict[str, object]:

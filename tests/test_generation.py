@@ -110,7 +110,7 @@ def test_a_generation_config_it_does_not_implement_goes_to_the_reference(
 
 
 def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
-    from alignrun.training.adapters import LoraSettings, attach
+    from alignrun.lib.training.adapters import LoraSettings, attach
 
     lm = chaotic_tiny("bfloat16")
     plain = answers(lm, "fast")
@@ -137,7 +137,7 @@ def test_forward_hooks_and_lora_adapters_act_through_the_fast_engine() -> None:
 
 
 def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_changes() -> None:
-    from alignrun.training.adapters import LoraSettings, attach, train_only
+    from alignrun.lib.training.adapters import LoraSettings, attach, train_only
 
     lm = chaotic_tiny("bfloat16")
     ids = lm.tokenizer(PROMPTS[2], return_tensors="pt")["input_ids"]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from alignrun.errors import AlignrunError
-from alignrun.graphs import Edge, ValueGraph
-from alignrun.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
-from alignrun.graphs.compare import compare
-from alignrun.graphs.pc import pc_graph
-from alignrun.graphs.reference import schwartz_reference, wedge_distance
-from alignrun.graphs.render import plot_graph, to_dot, write_graph
+from alignrun.lib.graphs import Edge, ValueGraph
+from alignrun.lib.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
+from alignrun.lib.graphs.compare import compare
+from alignrun.lib.graphs.pc import pc_graph
+from alignrun.lib.graphs.reference import schwartz_reference, wedge_distance
+from alignrun.lib.graphs.render import plot_graph, to_dot, write_graph
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
 
 NAMES = ["a", "b", "c", "d", "e"]
@@ -76,7 +76,7 @@ def test_pc_guards_bad_samples() -> None:
     assert few.meta["max_depth"] == 4
 
 
-# Schwartz (2012), Fig. 1: the construction documented in alignrun/graphs/reference.py
+# Schwartz (2012), Fig. 1: the construction documented in alignrun/lib/graphs/reference.py
 POSITIVE = {
     ("self_direction", "stimulation"), ("stimulation", "hedonism"), ("hedonism", "achievement"),
     ("achievement", "power"), ("power", "security"), ("security", "conformity"), ("security", "tradition"),

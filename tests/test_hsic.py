@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from alignrun.lib.training.adapters import LoraSettings, attach, lora_layers, train_only
 from alignrun.models.tiny import build_tiny
-from alignrun.training.adapters import LoraSettings, attach, lora_layers, train_only
 from alignrun_mva.decorrelation import Decorrelation, factors, pairwise
 from alignrun_mva.hsic import hsic, lowrank_row_gram, median_sigma, sq_distances
 

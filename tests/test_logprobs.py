@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from alignrun.lib.training.batching import encode_pairs
+from alignrun.lib.training.logprobs import sequence_logps
 from alignrun.models.tiny import build_tiny
-from alignrun.training.batching import encode_pairs
-from alignrun.training.logprobs import sequence_logps
 
 
 def test_trimmed_logps_equal_the_full_computation() -> None:

@@ -100,7 +100,7 @@ def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path
             self.lm = lm
             return ["ok"] * len(prompts)
 
-    smoke_cfg.steering = {"_target_": "alignrun.steering.SystemPrompt", "text": "Be kind."}
+    smoke_cfg.steering = {"_target_": "alignrun.interventions.SystemPrompt", "text": "Be kind."}
     spy = Spy()
     run_job(smoke_cfg, tmp_path, _pm_with(spy))
     assert seen == [None, "Be kind."]  # the base model (before/after comparison) unsteered, then steered

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from alignrun.errors import AlignrunError
+from alignrun.lib.training.adapters import LoraSettings, attach, save_adapter
 from alignrun.lm import LM
 from alignrun.models.adapter import fold_adapter
 from alignrun.models.tiny import build_tiny
-from alignrun.training.adapters import LoraSettings, attach, save_adapter
 from tests.conftest import SMOKE, assert_one_line_error, run_cli
 
 

@@ -10,10 +10,10 @@ import torch
 
 from alignrun.config import compose
 from alignrun.errors import AlignrunError
+from alignrun.lib.training.adapters import LoraSettings, attach, lora_layers, mixed
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
-from alignrun.training.adapters import LoraSettings, attach, lora_layers, mixed
 from alignrun_mva.extrapolation import grid, halton, radical_inverse, sample_weights, save_candidate
 from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
 

@@ -129,7 +129,7 @@ def test_behavioural_classifier_recognises_held_out_exemplars() -> None:
 
 def _table(shifts_by_mode: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, object]]:
     """A check table from per-mode {target: {value: shift}}, ranked as run_check ranks."""
-    from alignrun.profile.check import rank_row
+    from alignrun.lib.measurement.check import rank_row
 
     return {
         mode: {
@@ -141,7 +141,7 @@ def _table(shifts_by_mode: dict[str, dict[str, dict[str, float]]]) -> dict[str, 
 
 
 def test_check_ranks_ties_at_mid_rank_and_picks_the_responsive_mode() -> None:
-    from alignrun.profile.check import choose_mode, summarise
+    from alignrun.lib.measurement.check import choose_mode, summarise
 
     inert = {t: dict.fromkeys("abcd", 0.0) for t in "abcd"}  # nothing moves: chance, not first place
     responsive = {t: {v: (0.3 if v == t else 0.05 * i) for i, v in enumerate("abcd")} for t in "abcd"}
@@ -154,7 +154,7 @@ def test_check_ranks_ties_at_mid_rank_and_picks_the_responsive_mode() -> None:
 
 
 def test_run_check_on_the_tiny_model() -> None:
-    from alignrun.profile.check import run_check
+    from alignrun.lib.measurement.check import run_check
 
     values = schwartz_values(["power", "benevolence", "universalism"])
     table = run_check(build_tiny(), values, scenarios()[:2], ["logprob"], targets=["power"], items=2)

@@ -10,7 +10,7 @@ import pytest
 
 from alignrun import hookimpl
 from alignrun.config import compose
-from alignrun.graphs import Edge, ValueGraph
+from alignrun.lib.graphs import Edge, ValueGraph
 from alignrun.lm import LM
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager

@@ -146,8 +146,8 @@ def test_metrics_log_does_not_repeat_the_steps_a_resume_replays(tmp_path: Path) 
 
 
 def test_a_corrupt_cache_entry_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alignrun.lib.sae.activations import cache_key, cached_activations
     from alignrun.models.tiny import build_tiny
-    from alignrun.sae.activations import cache_key, cached_activations
 
     monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path / "cache"))
     lm = build_tiny()

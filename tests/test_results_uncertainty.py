@@ -36,7 +36,7 @@ class RefusesWhenSteered:
 
 def _steered_run(cfg: DictConfig, out: Path) -> dict[str, Any]:
     cfg.data.max_eval_prompts = 12
-    cfg.steering = {"_target_": "alignrun.steering.SystemPrompt", "text": "Refuse."}
+    cfg.steering = {"_target_": "alignrun.interventions.SystemPrompt", "text": "Refuse."}
     pm = get_plugin_manager()
     pm.register(RefusesWhenSteered())
     return run_job(cfg, out, pm)

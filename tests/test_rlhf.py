@@ -186,9 +186,9 @@ def test_updates_raise_the_reward_of_a_fixed_token(tmp_path: Path) -> None:
 
 def test_ratio_is_exactly_one_before_the_first_update(tmp_path: Path) -> None:
     """The update reuses the rollout's micro-batch layout: under bf16, ρ is 1 bit for bit at step 0."""
-    from alignrun.training import adapters
-    from alignrun.training.adapters import LoraSettings
-    from alignrun.training.trainer import TrainSettings
+    from alignrun.lib.training import adapters
+    from alignrun.lib.training.adapters import LoraSettings
+    from alignrun.lib.training.trainer import TrainSettings
     from alignrun_rlhf.ppo import Rollout, ppo_objective
 
     run = _tiny_run(tmp_path, None, [])

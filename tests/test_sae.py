@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from alignrun.errors import AlignrunError
-from alignrun.models.tiny import build_tiny
-from alignrun.sae.activations import (
+from alignrun.lib.sae.activations import (
     cached_activations,
     capture,
     decoder_layers,
@@ -20,12 +19,13 @@ from alignrun.sae.activations import (
     mean_norm,
     residual_activations,
 )
-from alignrun.sae.features import cohens_d, materials, preference_rows, rank_features
-from alignrun.sae.format import CFG, WEIGHTS, load_sae, sae_config, sae_layer, save_sae
-from alignrun.sae.model import SparseAutoencoder, topk_loss
-from alignrun.sae.source import SAESource, convert_saelens, training_texts
-from alignrun.sae.steer import FeatureSteering, SAEFeature
-from alignrun.sae.train import SAETraining, fold_input_scale, sae_metrics, train_sae
+from alignrun.lib.sae.features import cohens_d, materials, preference_rows, rank_features
+from alignrun.lib.sae.format import CFG, WEIGHTS, load_sae, sae_config, sae_layer, save_sae
+from alignrun.lib.sae.intervention import FeatureSteering, SAEFeature
+from alignrun.lib.sae.model import SparseAutoencoder, topk_loss
+from alignrun.lib.sae.source import SAESource, convert_saelens, training_texts
+from alignrun.lib.sae.train import SAETraining, fold_input_scale, sae_metrics, train_sae
+from alignrun.models.tiny import build_tiny
 from tests.conftest import empty_cache
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from alignrun.lib.sae.format import CFG, WEIGHTS, load_sae
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from alignrun.sae.format import CFG, WEIGHTS, load_sae
 from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
 
 SMALL = [

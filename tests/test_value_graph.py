@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from alignrun.config import compose
-from alignrun.graphs import ValueGraph
+from alignrun.interventions import PLACEBO
+from alignrun.lib.graphs import ValueGraph
+from alignrun.lib.sae.intervention import SAEFeature
 from alignrun.loop import run_job
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from alignrun.sae.steer import SAEFeature
-from alignrun.steering import PLACEBO
 from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
 
 # small R and S: 3 personas + no role, 2 held out, none + placebo + 3 value prompts
@@ -106,7 +106,7 @@ def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pyte
     overrides = [
         "+method=value_graph", *SMOKE, *SMALL, "method.sampling.mode=logprob", "method.sampling.items=2",
         "method.targets=[benevolence,power]", "method.roles.held_out=1", "method.sae_settings=true",
-        "+method.sae.max_length=64", "+method.sae.training._target_=alignrun.sae.train.SAETraining",
+        "+method.sae.max_length=64", "+method.sae.training._target_=alignrun.lib.sae.train.SAETraining",
         "+method.sae.training.expansion=2", "+method.sae.training.steps=20",
         "+method.sae.training.batch_size=256",
     ]  # fmt: skip

@@ -14,7 +14,7 @@ import torch
 from alignrun.config import GenerationConfig
 from alignrun.errors import AlignrunError
 from alignrun.held_weights import HeldWeights
-from alignrun.steering import join_system
+from alignrun.interventions import join_system
 
 
 @functools.lru_cache(maxsize=4)

@@ -24,9 +24,9 @@ from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.degenerate import WarningLog, warn_degenerate
 from alignrun.errors import AlignrunError
 from alignrun.generation import engine
+from alignrun.interventions import NoSteering
 from alignrun.models.adapter import build_lm
 from alignrun.plugins import failing_plugin, get_plugin_manager
-from alignrun.steering import NoSteering
 
 log = logging.getLogger("alignrun")
 
@@ -121,7 +121,7 @@ def run_job(
     pm = pm or get_plugin_manager()
     out = Path(output_dir)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: rank 0's dir is every rank's
-        from alignrun.training import distributed
+        from alignrun import distributed
 
         distributed.ensure_initialised()
         out = Path(distributed.broadcast_text(str(out)))

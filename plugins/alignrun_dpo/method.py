@@ -51,8 +51,8 @@ class DPO:
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
     ) -> None:
-        from alignrun.training.adapters import LoraSettings
-        from alignrun.training.trainer import TrainSettings
+        from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.trainer import TrainSettings
 
         if variant not in VARIANTS:
             raise AlignrunError(f"method.variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
@@ -88,9 +88,9 @@ class DPO:
         return names
 
     def fit(self, run: Run) -> MethodResult:
-        from alignrun.training import adapters
-        from alignrun.training.dpo import dpo_objective, preference_set
-        from alignrun.training.trainer import Trainer
+        from alignrun.lib.training import adapters
+        from alignrun.lib.training.dpo import dpo_objective, preference_set
+        from alignrun.lib.training.trainer import Trainer
 
         names = self._values(run)
         lm, seed = run.lm, int(run.cfg.seed)
@@ -158,7 +158,7 @@ def write_merged(run: Run, model: Any, weights: dict[str, float]) -> Path:
     import shutil
     import tempfile
 
-    from alignrun.training.adapters import mixed
+    from alignrun.lib.training.adapters import mixed
 
     target = run.output_dir / "merged"
     tmp = Path(tempfile.mkdtemp(dir=run.output_dir, prefix=".merged.tmp-"))

@@ -1,6 +1,6 @@
 """The manipulation check: profile the model plainly and under "you strongly value X", per value and mode.
 
-The measurement, its summary and its table live in :mod:`alignrun.profile.check`, shared with the
+The measurement, its summary and its table live in :mod:`alignrun.lib.measurement.check`, shared with the
 methods that pick a profile mode automatically (``value_graph``, ``prompt_steering``).
 """
 
@@ -11,8 +11,8 @@ import json
 from alignrun.atomic import atomic_write_text
 from alignrun.contracts import MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.lib.measurement.check import render, run_check, summarise
 from alignrun.profile import MODES
-from alignrun.profile.check import render, run_check, summarise
 from alignrun.profile.schwartz import scenarios as bundled_scenarios
 from alignrun.profile.schwartz import schwartz_values
 

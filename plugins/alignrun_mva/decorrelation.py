@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from alignrun.training.adapters import lora_layers
+from alignrun.lib.training.adapters import lora_layers
 from alignrun_mva.hsic import Bandwidth, centred, hsic_from_kernels, lowrank_row_gram, rbf_from_gram
 
 ESTIMATORS = ("delta_w", "lora_a", "orthogonal", "none")

@@ -2,7 +2,7 @@
 
 A candidate model is ``base + Σ_i w_i θ_i``. Each ``w_i`` is chosen independently (not on the
 simplex, unlike a soup): ``C = 1`` spans every subset of value vectors at full strength,
-``C > 1`` amplifies them. Candidates are applied with :func:`alignrun.training.adapters.mixed`
+``C > 1`` amplifies them. Candidates are applied with :func:`alignrun.lib.training.adapters.mixed`
 (rescaling LoRA scalings in place), so producing one costs microseconds — see
 bench/mva_extrapolation.py.
 """
@@ -77,7 +77,7 @@ def save_candidate(model: Any, weights: dict[str, float], path: Path) -> Path:
     the mixture; ``PeftModel.from_pretrained(base, path)`` then loads the candidate as a model.
     """
     from alignrun.atomic import atomic_write_text
-    from alignrun.training.adapters import save_adapter
+    from alignrun.lib.training.adapters import save_adapter
 
     tmp_name = "mva_candidate"
     used = {v: w for v, w in weights.items() if w != 0} or weights  # zero blocks only cost disk

@@ -82,8 +82,8 @@ class MVA:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got '{self.bandwidth}'")
         if not isinstance(self.bandwidth, str) and self.bandwidth <= 0:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got {self.bandwidth}")
-        from alignrun.training.adapters import LoraSettings
-        from alignrun.training.trainer import TrainSettings
+        from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.trainer import TrainSettings
 
         self.ext = build_settings(ExtrapolationSettings, self.extrapolation, "method.extrapolation")
         # checked now, not when training starts after the model has loaded and the base is evaluated
@@ -103,8 +103,8 @@ class MVA:
         return names
 
     def fit(self, run: Run) -> MethodResult:
+        from alignrun.lib.training.adapters import AdapterMix
         from alignrun.results import finish_candidates
-        from alignrun.training.adapters import AdapterMix
         from alignrun_mva.extrapolation import sample_weights
 
         names = self._values(run)
@@ -130,9 +130,9 @@ class MVA:
     # -- 1 + 2: value vectors, decorrelated ------------------------------------------
     def train_value_vectors(self, run: Run, names: list[str]) -> tuple[Any, dict[str, float]]:
         """Train one adapter per value in order; returns the PEFT model and final metrics."""
-        from alignrun.training import adapters
-        from alignrun.training.dpo import dpo_objective, preference_set
-        from alignrun.training.trainer import Trainer, TrainSettings
+        from alignrun.lib.training import adapters
+        from alignrun.lib.training.dpo import dpo_objective, preference_set
+        from alignrun.lib.training.trainer import Trainer, TrainSettings
         from alignrun_mva.decorrelation import Decorrelation, pairwise
 
         settings = TrainSettings(**self.train)
@@ -159,7 +159,7 @@ class MVA:
         from tqdm.auto import tqdm
 
         from alignrun.evaluation import evaluate
-        from alignrun.training.adapters import AdapterMix
+        from alignrun.lib.training.adapters import AdapterMix
 
         candidates = []
         show = bool(run.cfg.generation.progress) and run.is_main_process
@@ -181,7 +181,7 @@ class MVA:
 
     def save(self, run: Run, model: Any, names: list[str], candidates: list[Candidate]) -> dict[str, str]:
         """Value vectors to ``adapters/<value>/``; each Pareto candidate to ``pareto/<k>/``."""
-        from alignrun.training.adapters import save_adapter
+        from alignrun.lib.training.adapters import save_adapter
         from alignrun_mva.extrapolation import save_candidate
 
         out = run.output_dir

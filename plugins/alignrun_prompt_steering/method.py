@@ -2,7 +2,7 @@
 
 Candidates: ``steering=value_prompt``'s own prompt (``value:0``), the other value-definition
 phrasings in ``templates`` (``value:1``, ...) and role prompts ("Answer as a priest would.",
-``role:<role>``). The shared search-then-test loop (:mod:`alignrun.steering_study`) picks the one
+``role:<role>``). The shared search-then-test loop (:mod:`alignrun.lib.search`) picks the one
 that moves the target most on training roles and measures it on held-out roles against a placebo
 prompt — a neutral sentence that names no value. The chosen prompt becomes the run's steering for
 the final evaluation (it replaces ``steering=``), so any model — an MVA or DPO output too — is
@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from alignrun.contracts import Intervention, MethodResult, Run
-from alignrun.graphs.model import ValueGraph
-from alignrun.profile.sampling import Sampling
-from alignrun.roles import RoleSplit
-from alignrun.steering import PLACEBO, SystemPrompt, ValuePrompt
-from alignrun.steering_study import Study, steering_spec, target_value
+from alignrun.interventions import PLACEBO, SystemPrompt, ValuePrompt
+from alignrun.lib.graphs.model import ValueGraph
+from alignrun.lib.measurement.sampling import Sampling
+from alignrun.lib.roles import RoleSplit
+from alignrun.lib.search import Study, steering_spec, target_value
 
 
 class PromptSteering:

@@ -48,8 +48,8 @@ class RLHF:
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
     ) -> None:
-        from alignrun.training.adapters import LoraSettings
-        from alignrun.training.trainer import TrainSettings
+        from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.trainer import TrainSettings
 
         train = dict(train or {})
         if "steps" in train:
@@ -101,8 +101,8 @@ class RLHF:
     def fit(self, run: Run) -> MethodResult:
         from tqdm.auto import tqdm
 
-        from alignrun.training import adapters
-        from alignrun.training.trainer import Trainer, batch_indices
+        from alignrun.lib.training import adapters
+        from alignrun.lib.training.trainer import Trainer, batch_indices
         from alignrun_rlhf.ppo import collect_rollout, ppo_objective, prompt_pool
 
         # the reward is each value's judge — kept apart from the scorer that evaluates it where a

@@ -1,9 +1,9 @@
 """MORLHF building blocks: the multi-value reward, RLOO advantages, the PPO-clip loss, rollouts.
 
 The estimators are pure functions of tensors (tested against hand-computed values); the
-rollout and the ``loss_fn`` for the shared :class:`~alignrun.training.trainer.Trainer` glue
+rollout and the ``loss_fn`` for the shared :class:`~alignrun.lib.training.trainer.Trainer` glue
 them to a run's model. Log-probabilities are sequence-level: ``log π(y|x) = Σ_t log π(y_t|x, y_<t)``
-over the response tokens (:func:`~alignrun.training.logprobs.sequence_logps`).
+over the response tokens (:func:`~alignrun.lib.training.logprobs.sequence_logps`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 from alignrun.config import GenerationConfig
 from alignrun.contracts import Scorer
 from alignrun.errors import AlignrunError
+from alignrun.lib.training.batching import encode
+from alignrun.lib.training.logprobs import sequence_logps
+from alignrun.lib.training.trainer import LossFn, TrainSettings
 from alignrun.lm import LM
-from alignrun.training.batching import encode
-from alignrun.training.logprobs import sequence_logps
-from alignrun.training.trainer import LossFn, TrainSettings
 
 # -- estimators (pure) -------------------------------------------------------------------
 

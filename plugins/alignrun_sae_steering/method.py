@@ -4,11 +4,11 @@
    the model's residual stream (cached per model, layer and budget).
 2. Value features: the SAE's features ranked by how consistently they fire more on material that
    expresses the target than on material that goes against it — answers, questionnaire, exemplars, and
-   preference pairs where the target has them (:mod:`alignrun.sae.features`); a random-feature
+   preference pairs where the target has them (:mod:`alignrun.lib.sae.features`); a random-feature
    control is drawn from the features that fire on that material at all.
 3. Candidates: each top feature's decoder row added at the SAE's layer, ``coefficients`` times the
    layer's mean residual norm (negated for ``down``). The shared search-then-test loop
-   (:mod:`alignrun.steering_study`) picks the candidate that moves the target most on training roles
+   (:mod:`alignrun.lib.search`) picks the candidate that moves the target most on training roles
    and tests it on held-out roles against the random features at the same coefficient, beside
    ``steering=value_prompt``'s plain prompt as a comparison.
 4. The chosen feature steering becomes the run's steering for the final evaluation.
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 from alignrun.atomic import atomic_write_text
 from alignrun.contracts import Intervention, MethodResult, Run
 from alignrun.errors import AlignrunError
-from alignrun.graphs.model import ValueGraph
-from alignrun.profile.sampling import Sampling, spread_apart, value_system
-from alignrun.roles import RoleSplit
-from alignrun.steering_study import Study, steering_spec, target_value
+from alignrun.lib.graphs.model import ValueGraph
+from alignrun.lib.measurement.sampling import Sampling, spread_apart, value_system
+from alignrun.lib.roles import RoleSplit
+from alignrun.lib.search import Study, steering_spec, target_value
 
 if TYPE_CHECKING:
-    from alignrun.sae.features import FeatureRanking
-    from alignrun.sae.source import SAESource
+    from alignrun.lib.sae.features import FeatureRanking
+    from alignrun.lib.sae.source import SAESource
 
 
 class SAESteering:
@@ -81,7 +81,7 @@ class SAESteering:
             raise AlignrunError(
                 f"method.coefficients must be positive (down steers negatively), got {coefficients}"
             )
-        from alignrun.sae.steer import POSITIONS
+        from alignrun.lib.sae.intervention import POSITIONS
 
         if positions not in POSITIONS:
             raise AlignrunError(f"method.positions must be prompt or all, got '{positions}'")
@@ -101,11 +101,11 @@ class SAESteering:
         )
 
     def fit(self, run: Run) -> MethodResult:
-        from alignrun.sae.activations import mean_norm
-        from alignrun.sae.features import describe, rank_features
-        from alignrun.sae.format import sae_layer
-        from alignrun.sae.source import training_texts
-        from alignrun.sae.steer import FeatureSteering
+        from alignrun.lib.sae.activations import mean_norm
+        from alignrun.lib.sae.features import describe, rank_features
+        from alignrun.lib.sae.format import sae_layer
+        from alignrun.lib.sae.intervention import FeatureSteering
+        from alignrun.lib.sae.source import training_texts
 
         spec = steering_spec(run, "sae_steering")
         progress = bool(run.cfg.generation.progress)
@@ -169,7 +169,7 @@ class SAESteering:
         metrics.update({"sae/layer": float(layer), "sae/chosen_feature": float(chosen.feature or 0)})
         metrics["sae/chosen_coeff"] = chosen.coeff  # replay: steering=sae_feature steering.coeff=<this>
         if run.is_main_process:
-            from alignrun.sae.format import save_sae
+            from alignrun.lib.sae.format import save_sae
 
             save_sae(sae, run.output_dir / "sae", cfg)
             artefacts["sae"] = "sae"

@@ -22,15 +22,7 @@ from typing import TYPE_CHECKING, Any
 from alignrun.atomic import atomic_write_text
 from alignrun.contracts import Intervention, MethodResult, Run
 from alignrun.errors import AlignrunError
-from alignrun.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
-from alignrun.graphs.compare import compare
-from alignrun.graphs.pc import pc_graph
-from alignrun.graphs.reference import schwartz_reference
-from alignrun.graphs.render import plot_graph, write_graph
-from alignrun.profile import samples
-from alignrun.profile.sampling import Sampling, describe, value_system
-from alignrun.roles import RoleSplit
-from alignrun.steering import (
+from alignrun.interventions import (
     DIRECTIONS,
     PLACEBO,
     NoSteering,
@@ -38,11 +30,19 @@ from alignrun.steering import (
     ValuePrompt,
     describe_intervention,
 )
+from alignrun.lib.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
+from alignrun.lib.graphs.compare import compare
+from alignrun.lib.graphs.pc import pc_graph
+from alignrun.lib.graphs.reference import schwartz_reference
+from alignrun.lib.graphs.render import plot_graph, write_graph
+from alignrun.lib.measurement import samples
+from alignrun.lib.measurement.sampling import Sampling, describe, value_system
+from alignrun.lib.roles import RoleSplit
 from alignrun_value_graph.report import render
 
 if TYPE_CHECKING:
+    from alignrun.lib.sae.source import SAESource
     from alignrun.lm import LM
-    from alignrun.sae.source import SAESource
 
 PREFIX = "value_graph"
 
@@ -131,12 +131,12 @@ class ValueGraphMethod:
     ) -> tuple[dict[str, tuple[Intervention, str]], tuple[Any, dict[str, Any]]]:
         """Each target's top SAE feature (as in ``sae_steering``) per direction, at ``sae_coefficient``;
         and the SAE with its cfg."""
-        from alignrun.profile.sampling import spread_apart
-        from alignrun.sae.activations import mean_norm
-        from alignrun.sae.features import rank_features
-        from alignrun.sae.format import sae_layer
-        from alignrun.sae.source import SAESource, training_texts
-        from alignrun.sae.steer import FeatureSteering
+        from alignrun.lib.measurement.sampling import spread_apart
+        from alignrun.lib.sae.activations import mean_norm
+        from alignrun.lib.sae.features import rank_features
+        from alignrun.lib.sae.format import sae_layer
+        from alignrun.lib.sae.intervention import FeatureSteering
+        from alignrun.lib.sae.source import SAESource, training_texts
 
         sae, cfg, _ = (self.sae or SAESource()).get(lm, bool(run.cfg.generation.progress))
         layer = sae_layer(cfg)
@@ -159,8 +159,8 @@ class ValueGraphMethod:
     def fit(self, run: Run) -> MethodResult:
         if not self.values:
             return self._fit(run)
+        from alignrun.interventions import known_value
         from alignrun.profile import ValueProfiler
-        from alignrun.steering import known_value
 
         system = {
             n: run.values[n] if n in run.values else known_value(n, "method.values") for n in self.values
@@ -223,7 +223,7 @@ class ValueGraphMethod:
             atomic_write_text(run.output_dir / "value_graph.json", json.dumps(data, indent=2) + "\n")
             artefacts.update({"value_graph_report": "value_graph.md", "value_graph_data": "value_graph.json"})
             if sae is not None:  # so an SAE setting replays: steering=sae_feature steering.sae=<run>/sae
-                from alignrun.sae.format import save_sae
+                from alignrun.lib.sae.format import save_sae
 
                 save_sae(sae[0], run.output_dir / "sae", sae[1])
                 artefacts["sae"] = "sae"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignrun.graphs.model import ValueGraph
+from alignrun.lib.graphs.model import ValueGraph
 
 ARROWS = {"directed": "→", "undirected": "—", "bidirected": "↔"}
 

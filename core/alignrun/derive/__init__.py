@@ -32,7 +32,7 @@ from alignrun.contracts import Scorer, Value
 from alignrun.derive.prompts import split_prompts
 from alignrun.derive.scorer import ExemplarScorer, describe_scorer, split_exemplars
 from alignrun.errors import AlignrunError
-from alignrun.profile.sampling import spread
+from alignrun.profile import spread
 from alignrun.settings import check_fields
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from alignrun.lm import LM
 
 PAIR_MODES = ("auto", "always", "never")
-EXEMPLAR_PROMPT = "Tell me about something you did recently."  # as alignrun.sae.features
+EXEMPLAR_PROMPT = "Tell me about something you did recently."  # as alignrun.lib.sae.features
 log = logging.getLogger("alignrun")
 
 

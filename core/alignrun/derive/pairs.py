@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from alignrun.config import GenerationConfig
 from alignrun.contracts import Scorer, Value
 from alignrun.errors import AlignrunError
-from alignrun.steering import value_prompt_text
+from alignrun.interventions import value_prompt_text
 
 if TYPE_CHECKING:
     from alignrun.lm import LM

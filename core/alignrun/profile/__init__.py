@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 MODES = ("behavioural", "logprob", "generate")
 
 
+def spread(items: list[str], k: int) -> list[str]:
+    """``k`` items evenly spread over ``items`` (all of them when ``k`` >= their number)."""
+    if k >= len(items):
+        return list(items)
+    return [items[i * len(items) // k] for i in range(k)]
+
+
 @dataclass
 class ProfileResult:
     """Scores per value and, per item or scenario, what the model said (for inspection).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from alignrun.errors import AlignrunError
-from alignrun.steering import appended_system_prompt
+from alignrun.interventions import appended_system_prompt
 
 if TYPE_CHECKING:
     from alignrun.lm import LM

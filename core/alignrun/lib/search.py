@@ -27,16 +27,17 @@ from alignrun.atomic import atomic_write_text
 from alignrun.contracts import Intervention, Run, Value
 from alignrun.errors import AlignrunError
 from alignrun.fluency import setting_fluency
-from alignrun.graphs.cochange import cochange, noise_threshold, predicted
-from alignrun.graphs.model import ValueGraph
-from alignrun.graphs.pc import pc_graph
-from alignrun.graphs.reference import schwartz_reference
-from alignrun.graphs.render import plot_graph, write_graph
-from alignrun.profile import ProfileResult, samples
-from alignrun.profile.sampling import Sampling, spread, value_system
-from alignrun.roles import RoleSplit
-from alignrun.steering import NoSteering, ValuePrompt
-from alignrun.steering_report import render
+from alignrun.interventions import NoSteering, ValuePrompt
+from alignrun.lib.graphs.cochange import cochange, noise_threshold, predicted
+from alignrun.lib.graphs.model import ValueGraph
+from alignrun.lib.graphs.pc import pc_graph
+from alignrun.lib.graphs.reference import schwartz_reference
+from alignrun.lib.graphs.render import plot_graph, write_graph
+from alignrun.lib.measurement import samples
+from alignrun.lib.measurement.sampling import Sampling, value_system
+from alignrun.lib.roles import RoleSplit
+from alignrun.lib.search_report import render
+from alignrun.profile import ProfileResult, spread
 
 if TYPE_CHECKING:
     from alignrun.lm import LM

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alignrun.errors import AlignrunError
-from alignrun.sae.model import ARCHITECTURES, SparseAutoencoder
+from alignrun.lib.sae.model import ARCHITECTURES, SparseAutoencoder
 
 CFG = "cfg.json"
 WEIGHTS = "sae_weights.safetensors"

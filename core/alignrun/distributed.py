@@ -1,7 +1,7 @@
 """Data parallelism through 🤗 Accelerate, under ``accelerate launch`` or ``torchrun`` ranks.
 
 One :class:`accelerate.Accelerator` per process prepares each training phase's model and optimizer
-(:class:`~alignrun.training.trainer.Trainer`): DDP on CPU (gloo) or GPUs (nccl), or FSDP / DeepSpeed
+(:class:`~alignrun.lib.training.trainer.Trainer`): DDP on CPU (gloo) or GPUs (nccl), or FSDP / DeepSpeed
 as the launcher's config says (docs/scale.md). The process state is made with ``cpu=True`` on a box
 without CUDA: accelerate otherwise joins the process group but reports a single process there
 (measured with accelerate 1.16 under torchrun), and data parallelism silently does nothing.

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from alignrun.errors import AlignrunError
-from alignrun.graphs.model import ValueGraph
+from alignrun.lib.graphs.model import ValueGraph
 
 REACH = ("descendants", "neighbours")
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from alignrun.atomic import atomic_write_text
-from alignrun.graphs.model import ValueGraph
+from alignrun.lib.graphs.model import ValueGraph
 
 _COLOURS = {1: "#2a7d2a", -1: "#c0392b", 0: "#555555"}  # positive green, negative red, unknown grey
 

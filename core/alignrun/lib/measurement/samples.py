@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from alignrun.contracts import Intervention
+    from alignrun.lib.roles import Role
     from alignrun.lm import LM
     from alignrun.profile import ValueProfiler
-    from alignrun.roles import Role
 
 KEYS = ("setting", "role", "split")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from math import comb
 
-from alignrun.graphs.model import ValueGraph
+from alignrun.lib.graphs.model import ValueGraph
 
 
 def compare(learnt: ValueGraph, reference: ValueGraph) -> dict[str, float]:

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from alignrun.errors import AlignrunError
+from alignrun.lib.sae.activations import layer_module
 from alignrun.lm import LM
-from alignrun.sae.activations import layer_module
 
 POSITIONS = ("prompt", "all")
 
@@ -87,7 +87,7 @@ class SAEFeature(FeatureSteering):
     """
 
     def __init__(self, sae: str, feature: int, coeff: float, positions: str = "all") -> None:
-        from alignrun.sae.format import load_sae, sae_layer
+        from alignrun.lib.sae.format import load_sae, sae_layer
 
         model, cfg = load_sae(sae)
         if not 0 <= feature < model.d_sae:

@@ -1,7 +1,7 @@
 """How value graphs and prompt steering measure profiles: the mode (chosen by the manipulation
 check unless given), how many scenarios per sample, answer length, batch size.
 
-``mode: auto`` runs :func:`alignrun.profile.check.run_check` for ``check_modes`` on the model at
+``mode: auto`` runs :func:`alignrun.lib.measurement.check.run_check` for ``check_modes`` on the model at
 hand (no role; every value told in turn) and uses the mode whose told values rank best — the mode
 that passes the check (DESIGN.md §1.2: on SmolLM2-135M only the behavioural mode does).
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
 from alignrun.errors import AlignrunError
-from alignrun.profile import MODES, ValueProfiler
+from alignrun.profile import MODES, ValueProfiler, spread
 
 if TYPE_CHECKING:
     from alignrun.contracts import Run, Value
@@ -28,13 +28,6 @@ def value_system(run: Run) -> tuple[dict[str, Value], list[str]]:
     base = run.profiler
     values = dict(base.values) if base is not None else schwartz_values()
     return values, (base.scenarios if base is not None and base.scenarios else scenarios())
-
-
-def spread(items: list[str], k: int) -> list[str]:
-    """``k`` items evenly spread over ``items`` (all of them when ``k`` >= their number)."""
-    if k >= len(items):
-        return list(items)
-    return [items[i * len(items) // k] for i in range(k)]
 
 
 def spread_apart(items: list[str], k: int, *used: int) -> list[str]:
@@ -85,7 +78,7 @@ class Sampling:
 
         With ``mode: auto`` the check's table is written to ``manipulation_check.md`` in the run dir.
         """
-        from alignrun.profile.check import choose_mode, render, run_check, summarise
+        from alignrun.lib.measurement.check import choose_mode, render, run_check, summarise
 
         if self.mode != "auto":
             return self.mode, {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import combinations
 
-from alignrun.graphs.model import Edge, ValueGraph
+from alignrun.lib.graphs.model import Edge, ValueGraph
 
 WEDGES = {
     "self_direction": 0,

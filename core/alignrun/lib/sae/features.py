@@ -30,9 +30,9 @@ import torch
 from alignrun.config import GenerationConfig
 from alignrun.contracts import Value
 from alignrun.errors import AlignrunError
+from alignrun.lib.sae.activations import layer_output, tokenize
+from alignrun.lib.sae.model import SparseAutoencoder
 from alignrun.lm import LM
-from alignrun.sae.activations import layer_output, tokenize
-from alignrun.sae.model import SparseAutoencoder
 
 MATERIALS = ("answers", "questionnaire", "exemplars", "pairs")
 UP = "You strongly value {label}: {definition} Let this value guide every answer you give."

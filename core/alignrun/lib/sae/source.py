@@ -16,11 +16,11 @@ from typing import Any
 from alignrun.atomic import atomic_write_text
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
+from alignrun.lib.sae.features import EXEMPLAR_PROMPT
+from alignrun.lib.sae.format import load_sae, sae_config, sae_layer, save_sae
+from alignrun.lib.sae.model import SparseAutoencoder
+from alignrun.lib.sae.train import SAETraining
 from alignrun.lm import LM
-from alignrun.sae.features import EXEMPLAR_PROMPT
-from alignrun.sae.format import load_sae, sae_config, sae_layer, save_sae
-from alignrun.sae.model import SparseAutoencoder
-from alignrun.sae.train import SAETraining
 
 DATASET = "alignrun-bundled"
 
@@ -102,7 +102,7 @@ class SAESource:
         return self.train(lm, progress)
 
     def train(self, lm: LM, progress: bool) -> tuple[SparseAutoencoder, dict[str, Any], dict[str, float]]:
-        from alignrun.sae.activations import cached_activations, decoder_layers
+        from alignrun.lib.sae.activations import cached_activations, decoder_layers
 
         layer = self.layer if self.layer is not None else len(decoder_layers(lm.model)) // 2
         texts = training_texts(lm)
@@ -116,7 +116,7 @@ class SAESource:
             )
             if hit is not None:
                 return hit
-        from alignrun.sae.train import train_sae
+        from alignrun.lib.sae.train import train_sae
 
         acts = cached_activations(lm, texts, layer, max_length=self.max_length, progress=progress)
         sae, metrics = train_sae(acts, self.training, progress)

@@ -25,11 +25,11 @@ import safetensors.torch
 import torch
 from tqdm.auto import tqdm
 
+from alignrun import distributed
 from alignrun.contracts import Run
 from alignrun.errors import AlignrunError
 from alignrun.run_dir import refuse_changes, training_settings
 from alignrun.settings import check_fields, ranged
-from alignrun.training import distributed
 
 LossFn = Callable[[int, int, int], tuple[torch.Tensor, dict[str, float]]]
 log = logging.getLogger("alignrun")

@@ -5,6 +5,6 @@ imported only inside the functions that need them.
 
 from __future__ import annotations
 
-from alignrun.graphs.model import Edge, ValueGraph
+from alignrun.lib.graphs.model import Edge, ValueGraph
 
 __all__ = ["Edge", "ValueGraph"]

@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
+from alignrun.lib.training.batching import encode_pairs
+from alignrun.lib.training.logprobs import sequence_logps
+from alignrun.lib.training.losses import dpo_loss
+from alignrun.lib.training.trainer import LossFn, TrainSettings, batch_indices
 from alignrun.lm import LM
-from alignrun.training.batching import encode_pairs
-from alignrun.training.logprobs import sequence_logps
-from alignrun.training.losses import dpo_loss
-from alignrun.training.trainer import LossFn, TrainSettings, batch_indices
 
 
 @dataclass

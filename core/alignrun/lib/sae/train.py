@@ -2,7 +2,7 @@
 
 Per step: a seeded random batch of token activations, scaled so that ``E‖x‖ = sqrt(d_in)`` (the
 scale is folded back into the weights at the end, so the saved SAE reads raw activations), the loss
-of :func:`alignrun.sae.model.topk_loss` with the features that have not fired for ``dead_window``
+of :func:`alignrun.lib.sae.model.topk_loss` with the features that have not fired for ``dead_window``
 steps as AuxK's dead set, Adam, gradient clipping at 1, then decoder rows back to unit norm with
 their parallel gradient removed. Learning rate: constant, linearly to 0 over the last 20% of steps.
 Metrics on held-out tokens: explained variance ``1 - E‖x - x̂‖² / E‖x - E x‖²``, L0 (mean active
@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignrun.errors import AlignrunError
-from alignrun.sae.model import SparseAutoencoder, topk_loss
+from alignrun.lib.sae.model import SparseAutoencoder, topk_loss
 
 
 @dataclass

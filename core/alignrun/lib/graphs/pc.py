@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from alignrun.errors import AlignrunError
-from alignrun.graphs.model import Edge, ValueGraph
+from alignrun.lib.graphs.model import Edge, ValueGraph
 
 log = logging.getLogger("alignrun")
 MIN_SAMPLES = (

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from alignrun.training.batching import TokenBatch
+from alignrun.lib.training.batching import TokenBatch
 
 
 def sequence_logps(model: Any, batch: TokenBatch) -> torch.Tensor:
