@@ -87,7 +87,15 @@ def test_mixed_adapters_equal_the_explicit_weight_sum() -> None:
     assert not torch.allclose(after, got)
 
 
-@pytest.mark.parametrize("variant", ["single", "weighted", "sequential", "soup"])
+expected_adapters = {
+    "single": ["helpful"],
+    "weighted": ["weighted"],
+    "sequential": ["sequential"],
+    "soup": ["harmless", "helpful"],
+}
+
+
+@pytest.mark.parametrize("variant", list(expected_adapters))
 def test_variants_run_and_adapters_load_with_peft(tmp_path: Path, variant: str) -> None:
     from peft import PeftModel
 
@@ -104,14 +112,11 @@ def test_variants_run_and_adapters_load_with_peft(tmp_path: Path, variant: str) 
     out = tmp_path / "D"
     results = json.loads((out / "results.json").read_text())
     assert results["method"] == "dpo" and set(results["scores"]) == {"helpful", "harmless"}
+    (steering, trained) = results["applied"]
+    assert steering == {"by": "steering", "name": "none"} and trained["name"] == "adapter_mix"
+    assert set(trained["weights"]) == set(expected_adapters[variant])
     adapters = sorted(p.name for p in (out / "adapters").iterdir())
-    expected = {
-        "single": ["helpful"],
-        "weighted": ["weighted"],
-        "sequential": ["sequential"],
-        "soup": ["harmless", "helpful"],
-    }[variant]
-    assert adapters == expected
+    assert adapters == expected_adapters[variant]
     for name in adapters:
         peft_model = PeftModel.from_pretrained(build_tiny().model, out / "adapters" / name)
         assert any("lora_B" in n and p.abs().sum() > 0 for n, p in peft_model.named_parameters())  # trained

@@ -107,28 +107,63 @@ def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path
     assert spy.lm.system_prompt is None  # removed on exit
 
 
+ORDER: list[str] = []
+
+
+class Tag:
+    """An intervention that records when it is entered (+name) and left (-name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @contextmanager
+    def apply(self, lm: LM) -> Iterator[LM]:
+        ORDER.append(f"+{self.name}")
+        try:
+            yield lm
+        finally:
+            ORDER.append(f"-{self.name}")
+
+
 def test_method_intervention_composes_with_steering(smoke_cfg: DictConfig, tmp_path: Path) -> None:
-    order: list[str] = []
-
-    class Tag:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        @contextmanager
-        def apply(self, lm: LM) -> Iterator[LM]:
-            order.append(f"+{self.name}")
-            try:
-                yield lm
-            finally:
-                order.append(f"-{self.name}")
-
     class Steerer:
         @hookimpl
         def alignrun_run_method(self, run: Run, method: Any) -> MethodResult:
             return MethodResult(lm=run.lm, intervention=Tag("method"))
 
-    run_job(smoke_cfg, tmp_path, _pm_with(Steerer()))
-    assert order == ["+method", "-method"]
+    ORDER.clear()
+    smoke_cfg.steering = {"_target_": f"{__name__}.Tag", "name": "steering"}
+    results = run_job(smoke_cfg, tmp_path, _pm_with(Steerer()))
+    # the base model is measured unsteered; the final evaluation enters steering=, then the
+    # method's intervention inside it, and leaves them in reverse
+    assert ORDER == ["+steering", "+method", "-method", "-steering"]
+    assert [(a["by"], a["name"]) for a in results["applied"]] == [
+        ("steering", "steering"),
+        ("method", "method"),
+    ]
+
+
+def test_a_method_returning_a_new_lm_gets_that_lm_evaluated(smoke_cfg: DictConfig, tmp_path: Path) -> None:
+    from alignrun.models.tiny import build_tiny
+
+    other = build_tiny(seed=1)
+    other.name = "tiny-other"
+    seen: list[str] = []
+
+    class Replacer:
+        @hookimpl
+        def alignrun_run_method(self, run: Run, method: Any) -> MethodResult:
+            return MethodResult(lm=other)
+
+        @hookimpl
+        def alignrun_generate(self, run: Run, lm: LM, prompts: list[str]) -> None:
+            seen.append(lm.name)
+
+    smoke_cfg.steering = {"_target_": "alignrun.interventions.SystemPrompt", "text": "Be kind."}
+    results = run_job(smoke_cfg, tmp_path, _pm_with(Replacer()))
+    assert seen[1:] == ["tiny-other"] and seen[0] != "tiny-other"  # the base model, then the returned one
+    assert results["model"] == "tiny-other"
+    assert other.system_prompt is None  # steering= was applied to it, and removed
 
 
 def test_duplicate_metric_key_is_an_error(smoke_cfg: DictConfig, tmp_path: Path) -> None:

@@ -68,6 +68,10 @@ def test_chosen_prompt_replaces_steering_in_the_final_evaluation(tmp_path: Path)
     # the base model before the method (unsteered), then the chosen prompt alone, not on top of
     # steering.target's
     assert seen == [None, result["chosen_text"]]
+    applied = json.loads((tmp_path / "results.json").read_text())["applied"]
+    assert applied == [
+        {"by": "method", "name": result["chosen"], "text": result["chosen_text"], "replaces_steering": True}
+    ]
 
 
 def test_a_given_graph_predicts_the_side_effects(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def register_searchpath_plugin() -> None:
 
     Registered explicitly rather than discovered in the ``hydra_plugins`` namespace: in
     editable installs Hydra does not find it there, and ``+method=x`` then silently became
-    the plain string ``method: x`` (DESIGN.md §2).
+    the plain string ``method: x`` (docs/architecture.md, "Layout").
     """
     plugins = Plugins.instance()
     if AlignrunSearchPathPlugin not in plugins.class_name_to_class.values():

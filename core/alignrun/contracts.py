@@ -1,4 +1,6 @@
-"""The contracts every method, value, scorer and steering intervention meets (DESIGN.md §3).
+"""The contracts every method, value, scorer and steering intervention meets.
+
+See docs/architecture.md, "Contracts".
 
 They are ``typing.Protocol``s and plain dataclasses: a plugin implements them, it never
 inherits from an alignrun base class. Nothing here imports torch.
@@ -100,9 +102,19 @@ class Candidate:
 class MethodResult:
     """What ``Method.fit`` hands back to the core loop.
 
+    The final model is ``lm`` under ``intervention``: the loop evaluates exactly that and reports
+    ``lm.name`` as ``model``.
+
     Args:
-        lm: the model to evaluate (the run's own when the method trains nothing).
-        intervention: steering the method chose, applied on top of ``steering=``.
+        lm: the final model. ``run.lm`` when the method changes no weights; any other ``LM`` (a
+            fine-tuned copy, a loaded checkpoint) is evaluated instead of the run's. The built-in
+            training methods train in place: they wrap ``run.lm.model`` in a PEFT model holding
+            every adapter they trained, return ``run.lm``, and choose the adapter mixture the final
+            model is made of with ``intervention=AdapterMix(weights)``
+            (:mod:`alignrun.lib.training.adapters`).
+        intervention: what the final evaluation applies to ``lm`` on top of ``steering=`` (an
+            adapter mixture, a chosen prompt, an SAE feature); recorded in ``results.json``
+            ``applied``.
         replaces_steering: the method chose the steering itself, starting from what ``steering=``
             asked for (``prompt_steering`` searches from ``steering=value_prompt``'s target): the
             final evaluation applies ``intervention`` *instead of* ``steering=``.

@@ -1,13 +1,15 @@
-"""Built-in ``steering=`` interventions: ``none``, a fixed ``system_prompt``, a ``value_prompt``.
+"""Built-in ``steering=`` interventions: ``none``, a fixed ``system_prompt``, a ``value_prompt``, a
+``user_prompt`` rewrite; and the two public helpers a plugin's prompt intervention is built on,
+:func:`appended_system_prompt` and :func:`rewritten_user_prompt`.
 
-Prompt interventions stack: each appends its text to the system prompt already in place (a
-role, another steering prompt) and restores the previous one on exit, so ``with role.apply(lm):
-with steer.apply(lm): ...`` gives "<role> <steering>". Nothing here imports torch.
+Prompt interventions stack: each adds to what is already in place (a role, another steering
+prompt, an earlier rewrite) and restores the previous state on exit, so ``with role.apply(lm):
+with steer.apply(lm): ...`` gives the system text "<role> <steering>". Nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +34,33 @@ def join_system(*parts: str | None) -> str | None:
     return " ".join(kept) or None
 
 
-def describe_intervention(intervention: object) -> dict[str, Any]:
-    """What an intervention does, for reports: its name, a prompt's text, a feature's id, layer, strength.
+# what describe_intervention reads, in order; a plugin's intervention setting any of them is described
+DESCRIBED = ("text", "template", "feature", "layer", "coeff", "positions", "weights")
 
-    Duck-typed over the attributes built-in interventions carry, so a plugin's intervention with a
-    ``text`` or ``feature`` is described too.
+
+def describe_intervention(intervention: object) -> dict[str, Any]:
+    """What an intervention does, for ``results.json`` (``applied``) and reports: its ``name`` (else
+    its class name) and whichever of :data:`DESCRIBED` it sets — a prompt's text or template, a
+    feature's id, layer, strength and positions, an adapter mix's weights.
+
+    Values that JSON cannot hold are written as their ``str``.
     """
-    out: dict[str, Any] = {"name": getattr(intervention, "name", type(intervention).__name__)}
-    for attr in ("text", "feature", "layer", "coeff", "positions"):
-        if getattr(intervention, attr, None) is not None:
-            out[attr] = getattr(intervention, attr)
+    out: dict[str, Any] = {"name": str(getattr(intervention, "name", None) or type(intervention).__name__)}
+    for attr in DESCRIBED:
+        value = getattr(intervention, attr, None)
+        if value is not None:
+            out[attr] = _plain(value)
     return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 @contextmanager
@@ -54,6 +72,22 @@ def appended_system_prompt(lm: LM, text: str | None) -> Iterator[LM]:
         yield lm
     finally:
         lm.system_prompt = previous
+
+
+@contextmanager
+def rewritten_user_prompt(lm: LM, rewrite: Callable[[str], str]) -> Iterator[LM]:
+    """Pass every user prompt through ``rewrite`` inside the block; the previous rewrites come back on exit.
+
+    Rewrites stack: one entered inside another sees the outer one's output. They apply wherever the
+    model is prompted (``LM.chat``: generation, questionnaires, role profiles); scorers still judge
+    the answer against the user's own prompt.
+    """
+    previous = lm.user_rewrites
+    lm.user_rewrites = [*previous, rewrite]
+    try:
+        yield lm
+    finally:
+        lm.user_rewrites = previous
 
 
 class NoSteering:
@@ -80,6 +114,28 @@ class SystemPrompt:
     @contextmanager
     def apply(self, lm: LM) -> Iterator[LM]:
         with appended_system_prompt(lm, self.text) as steered:
+            yield steered
+
+
+class UserPrompt:
+    """``steering=user_prompt steering.template="{prompt} Answer as honestly as you can."``.
+
+    Rewrites every user prompt: ``{prompt}`` in ``template`` becomes the prompt (other braces are
+    kept as they are). Stacks with system-prompt steering and roles, and with other rewrites.
+    """
+
+    def __init__(self, template: str, name: str | None = None) -> None:
+        if "{prompt}" not in template:
+            raise AlignrunError(f"steering.template must contain {{prompt}}, got {template!r}")
+        self.template = template
+        self.name = name or "user_prompt"
+
+    def rewrite(self, prompt: str) -> str:
+        return self.template.replace("{prompt}", prompt)
+
+    @contextmanager
+    def apply(self, lm: LM) -> Iterator[LM]:
+        with rewritten_user_prompt(lm, self.rewrite) as steered:
             yield steered
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,10 @@ class LM:
         model: a ``transformers`` causal LM (possibly a PEFT model).
         tokenizer: its tokenizer; its chat template formats prompts.
         name: what ``results.json`` reports as ``model``.
-        system_prompt: prepended as the system turn; prompt steering sets it temporarily.
+        system_prompt: prepended as the system turn; prompt steering sets it temporarily
+            (:func:`alignrun.interventions.appended_system_prompt`).
+        user_rewrites: applied in order to every user prompt :meth:`chat` formats; user-prompt
+            steering sets them temporarily (:func:`alignrun.interventions.rewritten_user_prompt`).
         autocast: ``auto`` (bf16 where the hardware computes it natively), ``bfloat16`` or
             ``none``; applies to generation and scoring forward passes. On a 2-core AVX512-BF16
             CPU it cut SmolLM2 questionnaire scoring from 21.8 s to 6.6 s (log-prob r = 0.985
@@ -51,6 +54,7 @@ class LM:
     tokenizer: Any
     name: str
     system_prompt: str | None = None
+    user_rewrites: list[Callable[[str], str]] = field(default_factory=list, repr=False)
     autocast: str = "none"
     backend: str = "fast"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +88,7 @@ class LM:
         """Format user prompts with the chat template, ready for the assistant's turn.
 
         Args:
-            prompts: the user turns.
+            prompts: the user turns (each passed through ``user_rewrites``).
             systems: one system text per prompt (a role the model plays), put before
                 ``system_prompt``; as if each prompt's own ``Role`` were applied first. Lets one
                 batch mix roles, which prompt steering and value graphs rely on for speed.
@@ -93,6 +97,8 @@ class LM:
             raise ValueError(f"{len(systems)} system texts for {len(prompts)} prompts")
         out = []
         for i, prompt in enumerate(prompts):
+            for rewrite in self.user_rewrites:
+                prompt = rewrite(prompt)
             messages = [{"role": "user", "content": prompt}]
             system = join_system(systems[i] if systems is not None else None, self.system_prompt)
             if system:

@@ -24,7 +24,7 @@ from alignrun.contracts import Intervention, MethodResult, Run, Value
 from alignrun.degenerate import WarningLog, warn_degenerate
 from alignrun.errors import AlignrunError
 from alignrun.generation import engine
-from alignrun.interventions import NoSteering
+from alignrun.interventions import NoSteering, describe_intervention
 from alignrun.models.adapter import build_lm
 from alignrun.plugins import failing_plugin, get_plugin_manager
 
@@ -162,9 +162,9 @@ def run_job(
         timings["method"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        steering = [] if outcome.replaces_steering else [run.steering]
-        steering += [outcome.intervention] if outcome.intervention else []
-        evaluation = evaluate(run, outcome.lm, steering)
+        applied = [] if outcome.replaces_steering else [("steering", run.steering)]
+        applied += [("method", outcome.intervention)] if outcome.intervention else []
+        evaluation = evaluate(run, outcome.lm, [i for _, i in applied])
         timings["evaluate"] = time.perf_counter() - t
 
         warn_degenerate(evaluation, base, outcome.candidates)
@@ -194,6 +194,11 @@ def run_job(
             timings=timings,
             derived=run.derived,
             verdicts=verdicts(run),
+            applied=[
+                {"by": by, **describe_intervention(i)}
+                | ({"replaces_steering": True} if by == "method" and outcome.replaces_steering else {})
+                for by, i in applied
+            ],
             uncertainty=uncertainty,
             warnings=warned.messages,
         )

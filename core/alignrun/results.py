@@ -38,6 +38,7 @@ RESULT_KEYS = (
     "timings",
     "derived",
     "verdicts",
+    "applied",
     "scores_ci",
     "value_profile_ci",
     "metrics_ci",
@@ -148,6 +149,7 @@ def build_results(
     timings: dict[str, float],
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
+    applied: Sequence[dict[str, Any]] = (),
     uncertainty: dict[str, Any] | None = None,
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -155,9 +157,11 @@ def build_results(
 
     ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
-    and whether they are the same (``circular``); ``uncertainty``: :func:`summarise_uncertainty`'s
-    dict (None: no intervals, e.g. a plugin's own results); ``warnings``: what the run warned
-    about (bad-but-legal input, degenerate results), in order.
+    and whether they are the same (``circular``); ``applied``: the interventions the final evaluation
+    ran under, in the order entered (``by``: ``steering`` or ``method``, then
+    :func:`~alignrun.interventions.describe_intervention`'s record); ``uncertainty``:
+    :func:`summarise_uncertainty`'s dict (None: no intervals, e.g. a plugin's own results);
+    ``warnings``: what the run warned about (bad-but-legal input, degenerate results), in order.
     """
     extra = dict(uncertainty or {})
     per_candidate = extra.pop("candidates", None) or [{} for _ in candidates]
@@ -178,6 +182,7 @@ def build_results(
         "timings": timings,
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
+        "applied": [dict(a) for a in applied],
         **{k: extra.get(k) for k in UNCERTAINTY_KEYS},
         "warnings": list(dict.fromkeys(warnings)),
     }
@@ -239,6 +244,23 @@ def _provenance(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- `{value}`: trained by {_judge(judge)}, evaluated by {_judge(evaluator)} — {verdict}."
             )
+    return lines
+
+
+def _applied(results: dict[str, Any]) -> list[str]:
+    """Report lines: each intervention the final evaluation ran under, in the order entered."""
+    applied = results.get("applied") or []
+    if not applied:
+        return []
+    lines = ["", "## Applied at evaluation", ""]
+    for a in applied:
+        who = "`steering=" + a["name"] + "`" if a["by"] == "steering" else f"the method's `{a['name']}`"
+        details = [
+            f"{k} {_quote(v, 160) if isinstance(v, str) else v}"
+            for k, v in a.items()
+            if k not in ("by", "name")
+        ]
+        lines.append(f"- {who}" + (": " + "; ".join(details) if details else ""))
     return lines
 
 
@@ -371,6 +393,7 @@ def render_report(
                 + " | ".join([*cells, flag.get(c.get("front") or "", "yes" if c["pareto"] else "")])
                 + " |"
             )
+    lines += _applied(results)
     lines += _provenance(results)
     if results["value_profile"]:
         pci = results.get("value_profile_ci") or {}

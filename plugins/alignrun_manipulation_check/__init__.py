@@ -1,6 +1,7 @@
 """Built-in plugin ``manipulation_check``: does telling the model "you strongly value X" move X?
 
-Validates a value-profile mode on a model before anyone trusts it (DESIGN.md §1.2): a mode
+Validates a value-profile mode on a model before anyone trusts it (docs/architecture.md, "Measuring
+values"): a mode
 that carries signal moves the told value up relative to the others. Torch-free at import.
 """
 

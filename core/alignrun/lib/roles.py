@@ -1,6 +1,7 @@
 """Roles: seeded personas (gender, age, job, personality type) the model is asked to be, plus no role.
 
-Value graphs and prompt steering measure value profiles under many roles (DESIGN.md §1.2): the
+Value graphs and prompt steering measure value profiles under many roles (docs/architecture.md,
+"Measuring values"): the
 spread across roles is the variation PC learns from, and held-out roles test whether a steering
 prompt chosen on training roles carries over. Training and held-out roles are disjoint by
 construction: they draw jobs and names from separate pools, so no held-out persona shares a job

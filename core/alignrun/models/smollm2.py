@@ -5,7 +5,8 @@ GGUF reader into a plain float32 checkpoint (safetensors) in the user cache; eve
 use loads that in well under a second. The package is located with ``find_spec`` and never
 imported: it is a plugin of the ``llm`` CLI and installed with ``--no-deps``.
 
-Two traps handled here (DESIGN.md §5): a GGUF-loaded model still carries its quantizer
+Two traps handled here (docs/architecture.md, "Models offline"): a GGUF-loaded model still carries
+its quantizer
 (``hf_quantizer``, ``is_quantized``, ``config.quantization_config``), which would make the
 saved checkpoint claim to be GGUF-quantized; and concurrent first runs must not see a
 half-written cache — each converts into its own temp dir and renames it into place, and a

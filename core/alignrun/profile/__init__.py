@@ -1,6 +1,7 @@
 """``profile=``: measure a model's value profile (one score in [-1, 1] per value of a value system).
 
-Modes (DESIGN.md §1.2): ``logprob`` and ``generate`` are self-report (yes/no questionnaire
+Modes (docs/architecture.md, "Measuring values"): ``logprob`` and ``generate`` are self-report (yes/no
+questionnaire
 items); ``behavioural`` scores the model's answers to open scenarios with an embedding
 classifier. The core loop measures the profile of the final (steered) model and reports
 it as ``value_profile``; methods such as ``manipulation_check`` call :meth:`measure` directly.

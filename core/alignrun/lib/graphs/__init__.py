@@ -1,4 +1,5 @@
-"""Causal value graphs (DESIGN.md §1.2): a graph type, PC discovery, a human reference, comparison,
+"""Causal value graphs (docs/architecture.md, "Measuring values"): a graph type, PC discovery, a human
+reference, comparison,
 side-effect prediction (co-change) and rendering. Torch-free; causal-learn and matplotlib are
 imported only inside the functions that need them.
 """

@@ -3,7 +3,8 @@ check unless given), how many scenarios per sample, answer length, batch size.
 
 ``mode: auto`` runs :func:`alignrun.lib.measurement.check.run_check` for ``check_modes`` on the model at
 hand (no role; every value told in turn) and uses the mode whose told values rank best — the mode
-that passes the check (DESIGN.md §1.2: on SmolLM2-135M only the behavioural mode does).
+that passes the check (on SmolLM2-135M only the behavioural mode does; docs/architecture.md,
+"Measuring values").
 """
 
 from __future__ import annotations

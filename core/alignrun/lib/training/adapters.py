@@ -135,6 +135,8 @@ class AdapterMix:
     (:func:`mixed`, no weight copy).
     """
 
+    name = "adapter_mix"
+
     def __init__(self, weights: Mapping[str, float], merge: bool = True) -> None:
         self.weights = dict(weights)
         self.merge = merge
