@@ -25,11 +25,15 @@ SIGNATURE = re.compile(r"^\(([\w, ]*)\)$")
 
 
 def _hookspecs() -> dict[str, list[str]]:
-    """Hook name -> its parameter names in order, for every ``alignrun_*`` hookspec."""
+    """Hook name -> its parameter names in order, for every function marked as a hookspec.
+
+    Selected by pluggy's marker, not by name, so a hookspec without the ``alignrun_`` prefix is
+    still found (and fails ``test_every_hookspec_is_prefixed``).
+    """
     return {
         name: list(inspect.signature(func).parameters)
         for name, func in inspect.getmembers(hookspecs, inspect.isfunction)
-        if name.startswith("alignrun_") and hasattr(func, SPEC_MARKER)
+        if hasattr(func, SPEC_MARKER)
     }
 
 
@@ -57,6 +61,11 @@ def test_hookspecs_found() -> None:
     assert "alignrun_run_start" in HOOKS, "collected no hookspecs: did pluggy's marker attribute change?"
 
 
+def test_every_hookspec_is_prefixed() -> None:
+    unprefixed = sorted(name for name in HOOKS if not name.startswith("alignrun_"))
+    assert not unprefixed, f"hookspecs without the alignrun_ prefix: {unprefixed}"
+
+
 @pytest.mark.parametrize("hook", sorted(HOOKS))
 def test_hook_documented_with_signature(hook: str, headings: dict[str, list[list[str] | None]]) -> None:
     expected = f"## {hook}({', '.join(HOOKS[hook])})"
@@ -75,10 +84,10 @@ def test_examples_implement_real_hooks(text: str) -> None:
     for number, code in enumerate(examples, 1):
         tree = ast.parse(code, filename=f"{DOCS.name}, python example #{number}")
         for node in ast.walk(tree):
-            if not isinstance(node, ast.FunctionDef) or not node.name.startswith("alignrun_"):
+            if not isinstance(node, ast.FunctionDef):
                 continue
             if not any("hookimpl" in ast.unparse(d) for d in node.decorator_list):
-                continue  # a hookspec of the plugin's own, not an implementation
+                continue  # a helper, or a hookspec of the plugin's own: not an implementation
             assert node.name in HOOKS, f"example #{number} implements unknown hook {node.name}"
             extra = sorted({a.arg for a in node.args.args} - {"self", *HOOKS[node.name]})
             assert not extra, f"example #{number}: {node.name} takes {extra}, which its hookspec lacks"

@@ -44,6 +44,20 @@ def test_the_folded_model_computes_what_the_adapter_does(tmp_path: Path) -> None
     assert lm.name.endswith(f"+{folder}")
 
 
+def test_build_lm_builds_a_composed_configs_model_outside_a_run(tmp_path: Path) -> None:
+    from alignrun.config import compose
+    from alignrun.models import build_lm
+
+    folder = tmp_path / "adapters" / "helpful"
+    trained_adapter(build_tiny(), folder)
+    plain = build_lm(compose(["model=tiny"]).model)  # no Hydra runtime, no run
+    folded = build_lm(compose(["model=tiny", f"model.adapter={folder}"]).model)
+    assert plain.name == build_tiny().name and folded.name == f"{plain.name}+{folder}"
+    ids = plain.tokenizer(["Tell me about your week."], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(plain.model(input_ids=ids).logits, folded.model(input_ids=ids).logits)
+
+
 def test_an_adapter_for_another_model_is_one_message(tmp_path: Path) -> None:
     folder = tmp_path / "wide"
     trained_adapter(build_tiny(hidden_size=32, intermediate_size=64), folder)

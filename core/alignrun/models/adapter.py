@@ -82,8 +82,11 @@ def fold_adapter(lm: LM, path: str) -> LM:
 def build_lm(node: DictConfig) -> LM:
     """Build the ``model`` node's LM, then fold in ``model.adapter`` when set.
 
-    The loaders (``_target_``) never see ``adapter``, so third-party model configs get it for free
-    (``+model.adapter=...`` where their YAML lacks the key).
+    The public way to get the LM a composed config names, outside a run too (a plugin's tests):
+    ``build_lm(compose(["model=tiny"]).model)``; no Hydra runtime is needed. Plain
+    ``hydra.utils.instantiate(cfg.model)`` fails on ``adapter``: the loaders (``_target_``) never
+    see that key, so third-party model configs get it for free (``+model.adapter=...`` where their
+    YAML lacks it).
     """
     from alignrun.config import build
 

@@ -1,0 +1,1 @@
+"""The shared `method.lora` config group."""

@@ -1,0 +1,1 @@
+"""The shared `method.placebo` config group."""

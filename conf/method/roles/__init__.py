@@ -1,0 +1,1 @@
+"""The shared `method.roles` config group."""

@@ -1,0 +1,1 @@
+"""The shared `method.sampling` config group."""
