@@ -7,7 +7,8 @@
 - Every module and subpackage of ``core/alignrun/`` and ``core/alignrun/lib/`` is listed in the
   document's Layout section, and every module it lists exists. The convention: a name in backticks
   ending in ``.py`` or ``/`` is a path relative to ``core/alignrun/``, unless it starts with a
-  top-level folder (``core/``, ``plugins/``, ``conf/`` ...); names holding ``<`` are placeholders.
+  top-level folder (``core/``, ``plugins/``, ``conf/`` ...) or is a root file (``setup.py``); names
+  holding ``<`` are placeholders.
 - Every section the source cites as ``docs/architecture.md, "<Heading>"`` is a heading there.
 
 Plain text and ``ast`` only: no torch, no alignrun import.
@@ -32,6 +33,7 @@ SCANNED = ["core", "plugins", "tests", "bench", "conf", "docs", "pyproject.toml"
 CITING = [*SCANNED, "README.md"]
 SKIPPED_DIRS = {"__pycache__", "build", "dist", "node_modules"}  # .gitignore's build outputs
 TOP_LEVEL = {"core", "plugins", "conf", "docs", "tests", "bench"}
+ROOT_FILES = {"setup.py"}  # files at the repository root the Layout section names
 SECTIONS = [
     "Layout",
     "Contracts",
@@ -218,7 +220,7 @@ def listed_paths(layout: str) -> set[str]:
         if "<" in name or not re.fullmatch(r"[A-Za-z_][\w.*/-]*(?:\.py|/)", name):
             continue
         top = name.split("/", 1)[0]
-        out.add(name if top in TOP_LEVEL else f"core/alignrun/{name}")
+        out.add(name if top in TOP_LEVEL or name in ROOT_FILES else f"core/alignrun/{name}")
     return out
 
 

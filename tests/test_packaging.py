@@ -18,12 +18,22 @@ def _pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
+def _layout() -> tuple[dict[str, str], list[str]]:
+    """setup.py's package_dir and packages, as the build sees them."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import setup
+
+        return setup.layout()
+    finally:
+        sys.path.remove(str(REPO))
+
+
 def _package_dirs() -> dict[str, Path]:
-    """Every package pyproject declares -> its source folder (through package-dir)."""
-    setuptools = _pyproject()["tool"]["setuptools"]
-    mapping = setuptools["package-dir"]
+    """Every package the build ships -> its source folder (through package_dir)."""
+    mapping, packages = _layout()
     out = {}
-    for pkg in setuptools["packages"]:
+    for pkg in packages:
         parts = pkg.split(".")
         for i in range(len(parts), -1, -1):
             prefix = ".".join(parts[:i])
@@ -33,16 +43,28 @@ def _package_dirs() -> dict[str, Path]:
     return out
 
 
-def test_every_package_folder_is_listed() -> None:
+def test_every_package_folder_is_shipped() -> None:
+    """A folder of code or configs without ``__init__.py`` would silently drop out of the wheel."""
     declared = {p.resolve() for p in _package_dirs().values()}
     for p in declared:
         assert (p / "__init__.py").is_file(), p
     on_disk = {
-        init.parent.resolve()
+        f.parent.resolve()
         for root in ("core", "plugins", "conf")
-        for init in (REPO / root).rglob("__init__.py")
+        for pattern in ("*.py", "*.yaml")
+        for f in (REPO / root).rglob(pattern)
+        if "egg-info" not in str(f)
     }
-    assert on_disk <= declared, f"add to pyproject packages: {sorted(map(str, on_disk - declared))}"
+    missing = sorted(str(p.relative_to(REPO)) for p in on_disk - declared)
+    assert not missing, f"not shipped (add an __init__.py): {missing}"
+
+
+def test_each_built_in_plugin_folder_has_one_entry_point() -> None:
+    targets = set(_pyproject()["project"]["entry-points"]["alignrun"].values())
+    folders = {p.name for p in (REPO / "plugins").iterdir() if (p / "__init__.py").is_file()}
+    assert targets == folders, f"entry points without a folder: {sorted(targets - folders)}; " + (
+        f"folders without an entry point: {sorted(folders - targets)}"
+    )
 
 
 def test_entry_points_name_importable_plugins() -> None:
@@ -90,6 +112,9 @@ def test_wheel_ships_configs_and_runs(tmp_path: Path) -> None:
         "alignrun/conf/values/helpful.yaml",
         "alignrun/conf/model/__init__.py",
         "alignrun_none/conf/method/none.yaml",
+        "alignrun_dpo/conf/method/dpo.yaml",
+        "alignrun/conf/method/lora/default.yaml",
+        "alignrun/lib/training/trainer.py",
         "alignrun/data/files/helpful.pairs.jsonl",
         "alignrun/py.typed",
     ):
