@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignrun.lib.search import t_interval
 from alignrun.sweep_report import write_comparison
+from alignrun.uncertainty import t_interval
 
 METHODS = {
     "none": ["+method=none"],

@@ -24,9 +24,9 @@ from typing import Any
 
 from alignrun import hookimpl
 from alignrun.config import compose
-from alignrun.lib.search import t_interval
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
+from alignrun.uncertainty import t_interval
 
 
 class KeepScores:

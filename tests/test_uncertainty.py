@@ -73,3 +73,21 @@ def test_noise_aware_front_on_a_constructed_example() -> None:
     ]
     flags = noise_aware_front(candidates)
     assert flags == ["front", "dominated", "dominated within noise", "front"]
+
+
+def test_t_interval_closed_form_and_coverage() -> None:
+    from alignrun.uncertainty import t_interval
+
+    # [1, 2, 3, 4]: mean 2.5, sd sqrt(5/3), t(0.975, 3) = 3.182446
+    mean, lo, hi = t_interval([1.0, 2.0, 3.0, 4.0])
+    half = 3.182446305284263 * (5 / 3) ** 0.5 / 2
+    assert (
+        mean == 2.5
+        and lo == pytest.approx(2.5 - half, abs=1e-9)
+        and hi == pytest.approx(2.5 + half, abs=1e-9)
+    )
+    assert t_interval([0.3]) == (0.3, 0.3, 0.3) and t_interval([0.2, 0.2]) == (0.2, 0.2, 0.2)
+    # normal samples of 6 (as many as held-out roles): the nominal 95% holds
+    rng = np.random.default_rng(0)
+    hits = sum(lo <= 0.0 <= hi for _, lo, hi in (t_interval(rng.normal(0, 1, 6)) for _ in range(2000)))
+    assert 0.93 <= hits / 2000 <= 0.97

@@ -32,13 +32,13 @@ log = logging.getLogger("alignrun")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    import numpy as np
-    import torch
+    """Seed Python, NumPy, torch and any accelerator (transformers' ``set_seed``).
 
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    NumPy takes seeds below 2**32 only, so a larger seed is taken modulo 2**32 for all of them.
+    """
+    from transformers import set_seed
+
+    set_seed(seed % 2**32)
 
 
 def build_values(cfg: DictConfig) -> dict[str, Value]:

@@ -11,6 +11,8 @@ noise (about +-0.1) is as large as most differences between methods. Three estim
   prompt: the interval of the mean per-prompt difference, from a bootstrap that resamples prompts
   (pairs stay together). Pairing removes the prompt-to-prompt spread both models share, so it can
   decide a difference two separate intervals overlap on (a test builds one).
+- :func:`t_interval`: Student's t-interval of a mean over few independent units (held-out roles,
+  seeds), where a bootstrap over 4-8 values would be too coarse.
 - :func:`noise_aware_front`: Pareto flags that say when a candidate is dominated only within noise.
 - :func:`hypervolume_interval`: a bootstrap interval of a candidate set's hypervolume.
 
@@ -73,6 +75,19 @@ def mean_interval(
         return Interval(m, m, m, level)
     lo, hi = _bootstrap((x,), _mean, seed, level, resamples, method, paired=False)
     return Interval(float(x.mean()), lo, hi, level)
+
+
+def t_interval(xs: Scores, level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and a two-sided Student's t-interval, ``(mean, lo, hi)`` (the point for fewer than two
+    values or no spread; :func:`scipy.stats.t.interval` is undefined there)."""
+    from scipy import stats
+
+    x = _finite(xs, "scores")
+    mean = float(x.mean())
+    if len(x) < 2 or np.ptp(x) == 0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(level, len(x) - 1, loc=mean, scale=stats.sem(x))
+    return mean, float(lo), float(hi)
 
 
 def paired_difference(

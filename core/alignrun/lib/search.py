@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from alignrun.lib.measurement.sampling import Sampling, value_system
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search_report import render
 from alignrun.profile import ProfileResult, spread
+from alignrun.uncertainty import t_interval
 
 if TYPE_CHECKING:
     from alignrun.lm import LM
@@ -109,18 +109,6 @@ class TargetScored:
                 for p, a, sc in zip(self.prompts, answers[k * n : (k + 1) * n], part, strict=True)
             ]
         return results
-
-
-def t_interval(xs: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and a two-sided t-interval (zero width for fewer than two values)."""
-    from scipy.stats import t
-
-    mean = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return mean, mean, mean
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-    half = float(t.ppf(0.5 + level / 2, len(xs) - 1)) * sd / math.sqrt(len(xs))
-    return mean, mean - half, mean + half
 
 
 def mean_shift(rows: list[dict[str, Any]], setting: str, names: list[str], value: str) -> float:

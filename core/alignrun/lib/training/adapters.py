@@ -116,9 +116,8 @@ def merged(model: Any, weights: Mapping[str, float]) -> Iterator[None]:
         with torch.no_grad():
             for m, weight in zip(layers, bases, strict=True):
                 for n, w in weights.items():
-                    if w:
-                        a, b = m.lora_A[n].weight, m.lora_B[n].weight
-                        weight += (w * m.lora_alpha[n] / m.r[n] * (b.float() @ a.float())).to(weight.dtype)
+                    if w:  # PEFT's ΔW: its scaling (rsLoRA too) and fan_in_fan_out layout
+                        weight += (w * m.get_delta_weight(n).float()).to(weight.dtype)
         with model.disable_adapter():
             yield
     finally:

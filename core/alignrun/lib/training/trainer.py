@@ -139,6 +139,8 @@ class Trainer:
         self.accelerator.free_memory()  # one phase trains at a time: drop the earlier phases' wrappers
         self.model, self.prepared_opt = self.accelerator.prepare(run.lm.model, self.opt)
         warmup = max(settings.warmup_steps, 0)
+        # not transformers' get_constant_schedule_with_warmup: its first step has lr 0, which spends a
+        # whole optimizer step (~5 s on SmolLM2 here) on nothing; this ramp reaches lr at step `warmup`
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / (warmup + 1)))
         self.dir = run.output_dir / "checkpoints" / name
         self.step = 0
