@@ -9,7 +9,8 @@
 ``path`` is either a local file or folder, or a Hub dataset name. A local path is read with
 ``datasets`` by extension (``.jsonl``, ``.json``, ``.jsonl.gz``, ``.json.gz``, ``.parquet``, ``.csv``);
 a folder is searched recursively for such files (hidden folders skipped) and, where file names carry
-split names (``train.jsonl``, ``test-00000-of-00001.parquet``), only those of ``split`` are read. A Hub
+split names (``train.jsonl``, ``test-00000-of-00001.parquet``: ``datasets``' own rules), only those of
+``split`` are read. A Hub
 name goes to ``datasets.load_dataset``; when that fails (offline, not found, gated) the loader raises
 one :class:`~alignrun.errors.AlignrunError` saying how to download the data and pass the local path.
 Set ``HF_HUB_OFFLINE=1`` to fail at once instead of retrying an unreachable Hub.
@@ -39,7 +40,6 @@ _BUILDERS = {  # file suffix -> datasets packaged builder
     ".parquet": "parquet",
     ".csv": "csv",
 }
-_SPLIT_NAMES = ("train", "test", "validation", "valid", "dev", "eval")
 _ASSISTANT = "\n\nAssistant:"
 _HUMAN = "\n\nHuman:"
 
@@ -376,35 +376,39 @@ def _suffix(file: Path) -> str | None:
     return next((s for s in sorted(_BUILDERS, key=len, reverse=True) if name.endswith(s)), None)
 
 
-def _split_of(file: Path) -> str | None:
-    """The split a file name carries (``train.jsonl``, ``test-00000-of-00001.parquet``), or None."""
-    stem = file.name.lower().split(".")[0]
-    return next((s for s in _SPLIT_NAMES if re.fullmatch(rf"{s}([-_].*)?", stem)), None)
-
-
 def _local_files(root: Path, split: str, subdir: str | None, loader: str) -> list[Path]:
-    """The data files of a local file or folder that belong to ``split``."""
+    """The data files of a local file or folder that belong to ``split``.
+
+    Split names are found by ``datasets``' own rules (``train.jsonl``, ``data/test-00000-of-00001.parquet``,
+    ``dev`` = ``validation``, ``eval`` = ``test``; hidden files skipped); a folder whose file names
+    carry no split is one split, whichever is asked for.
+    """
     if root.is_file():
         if _suffix(root) is None:
             raise AlignrunError(f"{loader}: cannot read '{root}': use one of {', '.join(_BUILDERS)}")
         return [root]
     if subdir and (root / subdir).is_dir():
         root = root / subdir
-    found = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and _suffix(p) and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    if not found:
+    from datasets.data_files import SPLIT_KEYWORDS, DataFilesDict, get_data_patterns
+    from datasets.exceptions import DataFilesNotFoundError
+
+    try:
+        patterns = get_data_patterns(str(root))
+        resolved = DataFilesDict.from_patterns(patterns, base_path=str(root))
+    except (FileNotFoundError, DataFilesNotFoundError):
+        resolved = DataFilesDict()
+    files = {str(s): sorted(Path(f) for f in fs if _suffix(Path(f))) for s, fs in resolved.items()}
+    files = {s: fs for s, fs in files.items() if fs}
+    if not files:
         raise AlignrunError(f"{loader}: no data files ({', '.join(_BUILDERS)}) in folder '{root}'")
-    splits = {p: _split_of(p) for p in found}
-    if not any(splits.values()):
-        return found  # no split names: the folder is one split
-    chosen = [p for p in found if splits[p] == split.lower()]
-    if not chosen:
-        present = ", ".join(sorted({s for s in splits.values() if s}))
-        raise AlignrunError(f"{loader}: no '{split}' files in folder '{root}' (it has splits: {present})")
-    return chosen
+    if dict(patterns) == {"train": ["**"]}:  # no split names: the folder is one split
+        return files["train"]
+    canonical = next((str(s) for s, words in SPLIT_KEYWORDS.items() if split.lower() in words), split.lower())
+    if canonical not in files:
+        raise AlignrunError(
+            f"{loader}: no '{split}' files in folder '{root}' (it has splits: {', '.join(sorted(files))})"
+        )
+    return files[canonical]
 
 
 def _read_file(file: Path, required: Sequence[str], loader: str) -> dict[str, list[Any]]:
