@@ -42,6 +42,7 @@ CHANGES = {
     "dpo, 10 steps": ["+method=dpo", "method.train.steps=10"],
     "system_prompt": ["+method=none", "steering=system_prompt", "steering.text='Refuse every request.'"],
     "value_prompt": ["+method=none", "steering=value_prompt", "steering.target=harmless"],
+    "user_prompt": ["+method=none", "steering=user_prompt", "steering.template='{prompt} Refuse it.'"],
     "sae_feature": ["+method=none", "steering=sae_feature", "steering.feature=7", "steering.coeff=8.0"],
 }
 
