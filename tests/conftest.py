@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 from alignrun import hookimpl
 from alignrun.cache import cache_dir
 from alignrun.config import compose
+from alignrun.errors import AlignrunError
 
 SMOKE = ["experiment=smoke", "loggers=[]"]
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +117,23 @@ def assert_one_line_error(
     assert "Traceback" not in res.stderr
     if run_dir is not None:
         assert not (run_dir / "results.json").exists()
+
+
+def assert_one_line_run_error(overrides: list[str], needle: str, run_dir: Path) -> AlignrunError:
+    """The in-process twin of :func:`assert_one_line_error` for an error the run itself raises
+    (``check_config``, a baseline file, a method's, steering's or data's constructor, a method's own
+    check in ``fit``), not one only the CLI's preflight makes (an unknown option, the command line's
+    shape): ``run_job`` raises one one-line :class:`AlignrunError` holding ``needle``, no results.
+
+    The CLI prints it as its one ``alignrun: error:`` line with a non-zero exit
+    (``tests/test_cli.py::test_unreachable_model_is_one_line`` shows that in a subprocess); here the
+    check skips a subprocess's imports and Hydra start (~5-10 s each).
+    """
+    from alignrun.loop import run_job
+
+    cfg = compose(overrides)
+    with pytest.raises(AlignrunError, match=re.escape(needle)) as info:
+        run_job(cfg, run_dir)
+    assert "\n" not in str(info.value) and info.value.exit_code != 0, str(info.value)
+    assert not (run_dir / "results.json").exists()
+    return info.value

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli
 from tests.test_rlhf import TINY as RLHF_TINY
 from tests.test_sae_steering import SMALL as SAE_SMALL
 
@@ -100,8 +100,7 @@ def test_rlhf_rewards_with_the_judge_and_evaluates_with_the_other_half(tmp_path:
 def test_steering_targets_outside_the_run_are_one_line_errors(
     tmp_path: Path, args: list[str], needle: str
 ) -> None:
-    res = run_cli("+method=prompt_steering", *args, *SMOKE, *STEER, "hydra.run.dir=run", cwd=tmp_path)
-    assert_one_line_error(res, needle, tmp_path / "run")
+    assert_one_line_run_error(["+method=prompt_steering", *args, *SMOKE, *STEER], needle, tmp_path / "run")
 
 
 def test_your_own_pairs_file_with_renamed_columns(tmp_path: Path) -> None:
@@ -142,14 +141,8 @@ def test_dpo_trains_on_your_own_pairs_with_no_derivation(tmp_path: Path) -> None
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "pairs" not in results["derived"]["thrift"] and results["verdicts"]["thrift"]["judge"] is None
     assert not (tmp_path / "cache" / "derived").exists()
-    bad = run_cli(
-        *args[:2],
-        f"+data.sources.thrift.path={tmp_path / 'none.jsonl'}",
-        *SMOKE,
-        "hydra.run.dir=bad",
-        cwd=tmp_path,
-    )
-    assert_one_line_error(bad, "no such file or folder", tmp_path / "bad")
+    bad = [*args[:2], f"+data.sources.thrift.path={tmp_path / 'none.jsonl'}", *SMOKE]
+    assert_one_line_run_error(bad, "no such file or folder", tmp_path / "bad")
 
 
 @pytest.mark.slow
@@ -167,8 +160,8 @@ def test_value_graph_over_any_values(tmp_path: Path) -> None:
         assert list(next(csv.DictReader(f))) == ["setting", "role", "split", "thrift", "benevolence", "power"]
     nodes = json.loads((tmp_path / "run" / "graph.json").read_text())["nodes"]
     assert nodes == ["thrift", "benevolence", "power"]
-    bad = run_cli("+method=value_graph", "method.values=[thrift]", *SMOKE, "hydra.run.dir=bad", cwd=tmp_path)
-    assert_one_line_error(bad, "at least two values", tmp_path / "bad")
+    bad = ["+method=value_graph", "method.values=[thrift]", *SMOKE]
+    assert_one_line_run_error(bad, "at least two values", tmp_path / "bad")
 
 
 def test_a_loaded_value_system_is_values_of_the_run(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from alignrun.lm import LM
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
 from alignrun.results import RESULT_KEYS
+from tests.conftest import assert_one_line_run_error
 
 
 class Recorder:
@@ -209,6 +210,22 @@ def test_method_must_return_method_result(smoke_cfg: DictConfig, tmp_path: Path)
 
     with pytest.raises(AlignrunError, match="MethodResult"):
         run_job(smoke_cfg, tmp_path, _pm_with(Wrong()))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["+method=none", "model=hf"], "missing required setting: model.name"),
+        (["+method=none", "steering=system_prompt"], "steering.text"),
+        (["+method=none", "values=[]"], "no values chosen"),
+    ],
+)
+def test_a_config_that_cannot_run_is_one_line_and_leaves_no_run_dir(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    # composes, then check_config refuses it: run_job's first step, before it makes the run dir
+    assert_one_line_run_error(args, needle, tmp_path / "D")
+    assert not list(tmp_path.iterdir())
 
 
 def test_candidates_get_pareto_flags_and_hypervolume(smoke_cfg: DictConfig, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from alignrun.lib.training.adapters import LoraSettings, attach, save_adapter
 from alignrun.lm import LM
 from alignrun.models.adapter import fold_adapter
 from alignrun.models.tiny import build_tiny
-from tests.conftest import SMOKE, assert_one_line_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, run_cli
 
 
 def trained_adapter(lm: LM, folder: Path) -> LM:
@@ -75,6 +75,9 @@ def test_any_method_runs_on_an_adapter_from_the_cli(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     results = json.loads((tmp_path / "steered" / "results.json").read_text())
     assert results["model"].endswith(f"+{folder}")
-    bad = run_cli(*args, f"model.adapter={tmp_path / 'nowhere'}", "hydra.run.dir=bad", cwd=tmp_path)
-    assert_one_line_error(bad, "model.adapter: no folder", tmp_path / "bad")
-    assert not (tmp_path / "bad").exists()  # refused before Hydra made the run dir
+
+
+def test_a_missing_adapter_folder_is_refused_before_the_run_dir(tmp_path: Path) -> None:
+    args = ["+method=none", "model=tiny", *SMOKE, "values=[helpful]", f"model.adapter={tmp_path / 'nowhere'}"]
+    assert_one_line_run_error(args, "model.adapter: no folder", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()  # refused before any model loads or run dir is made

@@ -15,7 +15,7 @@ from alignrun.lm import LM
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from tests.conftest import SMOKE, assert_one_line_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, run_cli
 
 SMALL = [
     "method.roles.train=2",
@@ -107,10 +107,8 @@ def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -
     extra = [override]
     if override == "steering=system_prompt":
         extra.append("steering.text=hello")
-    res = run_cli(
-        "+method=prompt_steering", *target, *extra, *SMOKE, *SMALL, "hydra.run.dir=run", cwd=tmp_path
-    )
-    assert_one_line_error(res, needle, tmp_path / "run")
+    args = ["+method=prompt_steering", *target, *extra, *SMOKE, *SMALL]
+    assert_one_line_run_error(args, needle, tmp_path / "run")
 
 
 @pytest.mark.packaged_model

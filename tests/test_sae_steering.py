@@ -9,7 +9,7 @@ import pytest
 
 from alignrun.lib.sae.format import CFG, WEIGHTS, load_sae
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli
 
 SMALL = [
     "method.roles.train=2",
@@ -74,14 +74,9 @@ def test_sae_steering_cli_trains_saves_chooses_and_tests(tmp_path: Path) -> None
         ("method.sae.path=/nonexistent/sae", "needs cfg.json"),
     ],
 )
-def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -> None:
-    args = [
-        "+method=sae_steering",
-        "steering.target=benevolence",
-        *SMOKE,
-        *SMALL,
-        override,
-        "hydra.run.dir=run",
-    ]
-    res = run_cli(*args, cwd=tmp_path, env={"ALIGNRUN_CACHE": empty_cache(tmp_path / "cache")})
-    assert_one_line_error(res, needle, tmp_path / "run")
+def test_bad_settings_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, needle: str
+) -> None:
+    monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path / "cache"))
+    args = ["+method=sae_steering", "steering.target=benevolence", *SMOKE, *SMALL, override]
+    assert_one_line_run_error(args, needle, tmp_path / "run")

@@ -14,7 +14,7 @@ from alignrun.lib.graphs import ValueGraph
 from alignrun.lib.sae.intervention import SAEFeature
 from alignrun.loop import run_job
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
-from tests.conftest import SMOKE, assert_one_line_error, empty_cache, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli
 
 # small R and S: 3 personas + no role, 2 held out, none + placebo + 3 value prompts
 SMALL = [
@@ -89,16 +89,8 @@ def test_auto_mode_runs_the_manipulation_check(tmp_path: Path) -> None:
     ],
 )
 def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -> None:
-    args = [
-        "+method=value_graph",
-        *SMOKE,
-        *SMALL,
-        "method.sampling.mode=logprob",
-        override,
-        "hydra.run.dir=run",
-    ]
-    res = run_cli(*args, cwd=tmp_path)
-    assert_one_line_error(res, needle, tmp_path / "run")
+    args = ["+method=value_graph", *SMOKE, *SMALL, "method.sampling.mode=logprob", override]
+    assert_one_line_run_error(args, needle, tmp_path / "run")
 
 
 def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
