@@ -21,6 +21,8 @@ from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
 from alignrun_rlhf import RLHF
 from alignrun_rlhf.ppo import (
+    aggregated_reward,
+    group_normalised,
     kl_penalised_reward,
     ppo_clip_loss,
     prompt_pool,
@@ -213,6 +215,47 @@ def test_ratio_is_exactly_one_before_the_first_update(tmp_path: Path) -> None:
         with lm.precision():
             _, metrics = loss_fn(0, start, start + 2)
         assert metrics["ratio"] == 0.5 and metrics["approx_kl"] == 0.0  # two ratios of exactly 1, over B = 4
+
+
+def test_normalize_then_sum_closed_form() -> None:
+    # two prompts × k = 2 samples; helpful spreads [1, 3] then not at all, harmless [0, 2] then [5, 7]
+    scores = {"helpful": torch.tensor([1.0, 3.0, 0.0, 0.0]), "harmless": torch.tensor([0.0, 2.0, 5.0, 7.0])}
+    weights = {"helpful": 1.0, "harmless": 1.0}
+    plain, none = aggregated_reward(scores, weights, "weighted_sum", 2)
+    torch.testing.assert_close(plain, torch.tensor([0.5, 2.5, 2.5, 3.5]))
+    assert none == {}
+    # per group: z = (s - mean) / std with std = sqrt(2) for [1, 3] (Bessel), so ±1/sqrt(2); [0, 0] -> 0
+    reward, stats = aggregated_reward(scores, weights, "normalize_then_sum", 2)
+    h = 2**-0.5
+    torch.testing.assert_close(reward, torch.tensor([-h, h, -h / 2, h / 2]), atol=1e-5, rtol=0)
+    assert stats["helpful"] == pytest.approx({"mean": 1.0, "std": 2**0.5 / 2})  # groups (2, √2), (0, 0)
+    assert stats["harmless"] == pytest.approx({"mean": 3.5, "std": 2**0.5})
+    # the scale of a value no longer sets its share: ×100 on harmless gives the same reward
+    scaled, _ = aggregated_reward(
+        {**scores, "harmless": 100 * scores["harmless"]}, weights, "normalize_then_sum", 2
+    )
+    torch.testing.assert_close(scaled, reward, atol=1e-5, rtol=0)
+    with pytest.raises(AlignrunError, match="groups of k >= 2"):
+        group_normalised(torch.ones(3), 2)
+    with pytest.raises(AlignrunError, match=r"method\.aggregation"):
+        aggregated_reward(scores, weights, "max", 2)
+    with pytest.raises(AlignrunError, match=r"method\.aggregation"):
+        RLHF(aggregation="mean")
+
+
+def test_normalize_then_sum_run_saves_its_statistics(tmp_path: Path) -> None:
+    from alignrun.config import compose
+    from alignrun.loop import run_job
+
+    cfg = compose(["+method=rlhf", *TINY, "loggers=[]", "method.aggregation=normalize_then_sum"])
+    results = run_job(cfg, tmp_path, get_plugin_manager())
+    saved = json.loads((tmp_path / "reward_normalisation.json").read_text())
+    assert [row["iteration"] for row in saved] == [0, 1]
+    assert all(set(row) == {"iteration", *results["values"]} for row in saved)
+    assert all(row[v]["std"] >= 0 for row in saved for v in results["values"])
+    last = saved[-1]
+    for v in results["values"]:  # the final metrics are the last iteration's statistics
+        assert results["metrics"][f"rlhf/normalisation/{v}/std"] == pytest.approx(last[v]["std"])
 
 
 # -- the CLI -----------------------------------------------------------------------------

@@ -18,10 +18,12 @@ Torch-free at import: torch and the training machinery are imported inside ``fit
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any
 
+from alignrun.atomic import atomic_write_text
 from alignrun.config import GenerationConfig
 from alignrun.contracts import MethodResult, Run
 from alignrun.errors import AlignrunError
@@ -45,12 +47,18 @@ class RLHF:
         clip_eps: float = 0.2,
         ppo_epochs: int = 2,
         normalise_advantages: bool = True,
+        aggregation: str = "weighted_sum",
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
         from alignrun.lib.training.trainer import TrainSettings
 
+        if aggregation not in ("weighted_sum", "normalize_then_sum"):
+            raise AlignrunError(
+                f"method.aggregation must be weighted_sum or normalize_then_sum, got '{aggregation}'"
+            )
+        self.aggregation = aggregation
         train = dict(train or {})
         if "steps" in train:
             raise AlignrunError(
@@ -154,6 +162,7 @@ class RLHF:
         )
 
         summary: dict[str, float] = {}
+        normalisation: list[dict[str, Any]] = []  # per iteration: each value's group mean and std
         first = trainer.step // per_iter
         bar = tqdm(
             range(first, self.iterations),
@@ -177,7 +186,10 @@ class RLHF:
                 kl_beta=self.kl_beta,
                 normalise_advantages=self.normalise_advantages,
                 settings=settings,
+                aggregation=self.aggregation,
             )
+            if rollout.normalisation:
+                normalisation.append({"iteration": it, **rollout.normalisation})
             t1 = time.perf_counter()
             model.train()
             last = trainer.fit(
@@ -205,6 +217,10 @@ class RLHF:
         if run.is_main_process:
             path = adapters.save_adapter(model, "rlhf", run.output_dir / "adapters" / "rlhf")
             artefacts["adapter/rlhf"] = str(path.relative_to(run.output_dir))
+            if normalisation:  # this process's iterations (after a resume: the ones it ran)
+                file = run.output_dir / "reward_normalisation.json"
+                atomic_write_text(file, json.dumps(normalisation, indent=2) + "\n")
+                artefacts["reward_normalisation"] = file.name
         metrics = {k: v for k, v in summary.items() if not k.endswith("_seconds")}
         metrics[trainer.params_key] = trainer.trainable_params
         return MethodResult(

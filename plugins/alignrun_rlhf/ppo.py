@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -47,6 +47,60 @@ def weighted_reward(scores: Mapping[str, torch.Tensor], weights: Mapping[str, fl
     for v, s in scores.items():
         reward = reward + (weights[v] / total) * s
     return reward
+
+
+AGGREGATIONS = ("weighted_sum", "normalize_then_sum")
+
+
+def group_normalised(
+    scores: torch.Tensor, k: int, eps: float = 1e-6
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One value's scores normalised within each prompt's group of ``k`` samples, as GDPO does.
+
+    GDPO (Liu et al. 2026, "Group reward-Decoupled Normalization Policy Optimization", arXiv
+    2601.05242) normalises each reward on its own before they are summed:
+    ``z_i = (s_i − mean_g(s)) / (std_g(s) + eps)`` over the samples ``g`` of the same prompt (std
+    with Bessel's correction, as GRPO implementations compute it). A value whose scores spread
+    widely then no longer drowns one whose scores spread little; a group of equal scores gives
+    zeros.
+
+    Args:
+        scores: ``[p·k]`` scores, each prompt's ``k`` samples in a row.
+        k: samples per prompt (≥ 2).
+
+    Returns:
+        ``[p·k]`` normalised scores, and the statistics used (means over the groups of their mean
+        and std), which the run logs and saves.
+    """
+    if k < 2 or scores.numel() % k:
+        raise AlignrunError(
+            f"group normalisation needs groups of k >= 2 samples, got {scores.numel()} for k={k}"
+        )
+    groups = scores.view(-1, k)
+    mean = groups.mean(dim=1, keepdim=True)
+    std = groups.std(dim=1, keepdim=True)
+    z = (groups - mean) / (std + eps)
+    return z.reshape(-1), {"mean": float(mean.mean()), "std": float(std.mean())}
+
+
+def aggregated_reward(
+    scores: Mapping[str, torch.Tensor], weights: Mapping[str, float], aggregation: str, k: int
+) -> tuple[torch.Tensor, dict[str, dict[str, float]]]:
+    """The training reward of ``method.aggregation``, and each value's normalisation statistics.
+
+    ``weighted_sum``: :func:`weighted_reward` of the raw scores (no statistics).
+    ``normalize_then_sum``: :func:`weighted_reward` of the :func:`group_normalised` scores.
+    """
+    if aggregation == "weighted_sum":
+        return weighted_reward(scores, weights), {}
+    if aggregation != "normalize_then_sum":
+        raise AlignrunError(
+            f"method.aggregation must be one of {', '.join(AGGREGATIONS)}, got '{aggregation}'"
+        )
+    normalised, stats = {}, {}
+    for v, s in scores.items():
+        normalised[v], stats[v] = group_normalised(s, k)
+    return weighted_reward(normalised, weights), stats
 
 
 def kl_penalised_reward(
@@ -147,10 +201,14 @@ class Rollout:
     logp_ref: torch.Tensor
     kl: torch.Tensor
     advantages: torch.Tensor
+    normalisation: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
-        """Means over the samples: per-value scores, the weighted reward, KL, response length."""
+        """Means over the samples: per-value scores, the weighted reward (of the raw scores, whatever
+        the aggregation trained on), KL, response length; the normalisation statistics when used."""
         out = {f"rlhf/reward/{v}": float(s.mean()) for v, s in self.scores.items()}
+        for v, stats in self.normalisation.items():
+            out |= {f"rlhf/normalisation/{v}/{k}": x for k, x in stats.items()}
         out["rlhf/reward"] = float(self.reward.mean())
         out["rlhf/kl"] = float(self.kl.mean())
         out["rlhf/response_chars"] = sum(len(r) for r in self.responses) / max(len(self.responses), 1)
@@ -208,10 +266,12 @@ def collect_rollout(
     kl_beta: float,
     normalise_advantages: bool,
     settings: TrainSettings,
+    aggregation: str = "weighted_sum",
 ) -> Rollout:
     """Sample k responses per prompt from the current policy, score them, compute advantages.
 
-    ``seed`` seeds the sampling and the sample layout.
+    ``seed`` seeds the sampling and the sample layout; ``aggregation`` makes the training reward
+    from the scores (:func:`aggregated_reward`).
     """
     k = samples_per_prompt
     flat = [p for p in prompts for _ in range(k)]
@@ -226,13 +286,14 @@ def collect_rollout(
         scores[name] = torch.tensor(values, dtype=torch.float32)
         if not torch.isfinite(scores[name]).all():
             raise AlignrunError(f"scorer of value '{name}' returned a non-finite score")
-    reward = weighted_reward(scores, weights)
+    reward = weighted_reward(scores, weights)  # reported: the reward curve in the values' own units
+    signal, normalisation = aggregated_reward(scores, weights, aggregation, k)
     order = seeded_order(len(flat), seed)
     logp_old = response_logps(lm, flat, responses, order, settings)
     logp_ref = response_logps(lm, flat, responses, order, settings, reference=True)
-    penalised, kl = kl_penalised_reward(reward, logp_old, logp_ref, kl_beta)
+    penalised, kl = kl_penalised_reward(signal, logp_old, logp_ref, kl_beta)
     advantages = rloo_advantages(penalised.view(-1, k), normalise=normalise_advantages).reshape(-1)
-    return Rollout(flat, responses, order, scores, reward, logp_old, logp_ref, kl, advantages)
+    return Rollout(flat, responses, order, scores, reward, logp_old, logp_ref, kl, advantages, normalisation)
 
 
 def ppo_objective(
