@@ -13,10 +13,10 @@ from alignrun.config import compose
 from alignrun.lib.training.adapters import LoraSettings, attach, lora_layers, merged, mixed
 from alignrun.lib.training.losses import dpo_loss
 from alignrun.lib.training.trainer import batch_indices
+from alignrun.lib.weights import simplex_grid
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
-from alignrun_dpo.method import simplex_grid
 from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
 
 TINY_TRAIN = [

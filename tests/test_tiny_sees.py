@@ -40,6 +40,12 @@ def sae_folder(tmp_path: Path) -> Path:
 
 CHANGES = {
     "dpo, 10 steps": ["+method=dpo", "method.train.steps=10"],
+    "mod, 10 steps": [
+        "+method=mod",
+        "method.train.steps=10",
+        "method.weight_step=0.5",
+        "method.eval_prompts=2",
+    ],
     "system_prompt": ["+method=none", "steering=system_prompt", "steering.text='Refuse every request.'"],
     "value_prompt": ["+method=none", "steering=value_prompt", "steering.target=harmless"],
     "user_prompt": ["+method=none", "steering=user_prompt", "steering.template='{prompt} Refuse it.'"],

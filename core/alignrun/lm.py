@@ -45,6 +45,11 @@ class LM:
             ``none``; applies to generation and scoring forward passes. On a 2-core AVX512-BF16
             CPU it cut SmolLM2 questionnaire scoring from 21.8 s to 6.6 s (log-prob r = 0.985
             against float32) but generation only by 11%.
+        decoding: a decoding-time composition, or None (one model): ``streams``, context managers
+            ``stream(lm)`` each making the model one component (a PEFT adapter), and
+            ``combine(logits) -> scores``, the next-token scores from the components' last-position
+            logits. The ``fast`` engine runs every stream with its own KV cache at each step
+            (:mod:`alignrun.generation.fast`); ``+method=mod`` sets it through its intervention.
         backend: the generation engine :meth:`generate` uses when its config names none
             (``generation.backend``: ``fast``, ``reference`` or ``module:function``; see
             :mod:`alignrun.generation`).
@@ -57,6 +62,7 @@ class LM:
     user_rewrites: list[Callable[[str], str]] = field(default_factory=list, repr=False)
     autocast: str = "none"
     backend: str = "fast"
+    decoding: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     held: HeldWeights = field(default_factory=HeldWeights, repr=False)
 
@@ -122,4 +128,9 @@ class LM:
         """
         from alignrun.generation import engine
 
-        return engine(cfg.backend or self.backend)(self, prompts, cfg, seed, systems)
+        backend = cfg.backend or self.backend
+        if self.decoding is not None and backend != "fast":
+            raise AlignrunError(
+                f"decoding-time composition runs on generation.backend=fast only, not '{backend}'"
+            )
+        return engine(backend)(self, prompts, cfg, seed, systems)

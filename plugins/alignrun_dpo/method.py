@@ -15,25 +15,15 @@ Variants (each value gets the same training budget, ``train.steps`` optimizer st
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
 from alignrun.contracts import Candidate, Intervention, MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.lib.weights import simplex_grid
 from alignrun.settings import build_settings
 
 VARIANTS = ("single", "weighted", "sequential", "soup")
-
-
-def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
-    """Every weight vector of length ``n`` on the simplex with coordinates in multiples of ``step``."""
-    k = round(1 / step) if step > 0 else 0
-    if k < 1 or abs(k * step - 1) > 1e-9:
-        raise AlignrunError(f"method.soup_step must divide 1 (0.5, 0.25, 0.1...), got {step}")
-    return [
-        tuple(c / k for c in combo) for combo in itertools.product(range(k + 1), repeat=n) if sum(combo) == k
-    ]
 
 
 class DPO:

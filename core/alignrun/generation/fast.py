@@ -26,9 +26,10 @@ Answers, greedy and sampled, equal the reference's (tests; bench/generation.py c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -83,6 +84,13 @@ def generate(
     if not prompts:
         return []
     gc = settings(lm, cfg)
+    if gc is None and lm.decoding is not None:
+        from alignrun.errors import AlignrunError
+
+        raise AlignrunError(
+            "decoding-time composition needs the fast engine, and the model's generation_config asks "
+            "for what it does not implement (see the warning above)"
+        )
     if gc is None:
         from alignrun.generation import reference
 
@@ -148,14 +156,10 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
     out: list[list[int]] = [[] for _ in prompts]
     finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     with lm.precision():
-        cache = presized_cache(lm.model, width + cfg.max_new_tokens, autocast_dtype(device.type))
-        model_kwargs = {CACHE_KWARG: cache, "use_cache": True}
-        logits = lm.model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **model_kwargs
-        ).logits
+        forward = next_token_scores(lm, width + cfg.max_new_tokens)
+        scores = forward(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1)
         for step in range(cfg.max_new_tokens):
-            scores = logits[:, -1, :].float()
-            if seen is not None:
+            if seen is not None and penalty is not None:
                 penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
                 scores = torch.where(seen, penalised, scores)
             if step < max(cfg.min_new_tokens, gc.min_new_tokens or 0):
@@ -178,10 +182,30 @@ def decode(lm: LM, prompts: list[list[int]], cfg: GenerationConfig, gc: Any) -> 
                 seen[torch.arange(len(token), device=device), token] = True
             mask = torch.cat([mask, mask.new_ones((len(token), 1))], dim=1)
             positions = positions[:, -1:] + 1
-            logits = lm.model(
-                input_ids=token[:, None], attention_mask=mask, position_ids=positions, **model_kwargs
-            ).logits
+            scores = forward(input_ids=token[:, None], attention_mask=mask, position_ids=positions)
     return out
+
+
+def next_token_scores(lm: LM, length: int) -> Callable[..., torch.Tensor]:
+    """A forward returning ``[batch, vocab]`` float32 next-token scores, each stream with its own cache.
+
+    One model: its last-position logits. With ``lm.decoding`` (a composition), every stream runs the
+    same inputs under its own context and KV cache, and ``combine`` turns their logits into scores.
+    """
+    dtype = autocast_dtype(lm.device.type)
+    rule = lm.decoding
+    streams = list(rule.streams) if rule is not None else [None]
+    caches = [presized_cache(lm.model, length, dtype) for _ in streams]
+
+    def forward(**inputs: Any) -> torch.Tensor:
+        logits = []
+        for stream, cache in zip(streams, caches, strict=True):
+            with stream(lm) if stream is not None else contextlib.nullcontext():
+                out = lm.model(**inputs, **{CACHE_KWARG: cache, "use_cache": True}).logits
+            logits.append(out[:, -1, :].float())
+        return rule.combine(logits) if rule is not None else logits[0]
+
+    return forward
 
 
 def autocast_dtype(device_type: str) -> torch.dtype | None:

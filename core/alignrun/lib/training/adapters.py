@@ -64,6 +64,30 @@ def attach(lm: LM, names: list[str], settings: LoraSettings) -> Any:
     return model
 
 
+def load_adapter(lm: LM, name: str, path: str) -> Any:
+    """Load the PEFT adapter folder ``path`` onto ``lm.model`` as adapter ``name`` (wrapping it once).
+
+    Raises:
+        AlignrunError: not an adapter folder, or one trained on a model of another shape.
+    """
+    from peft import PeftModel
+
+    from alignrun.models.adapter import adapter_folder
+
+    folder = adapter_folder(path)
+    try:
+        if isinstance(lm.model, PeftModel):
+            lm.model.load_adapter(str(folder), adapter_name=name)
+        else:
+            lm.model = PeftModel.from_pretrained(lm.model, str(folder), adapter_name=name)
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:  # shapes, unknown modules
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AlignrunError(f"adapter '{name}': {folder} does not fit {lm.name}: {first}") from exc
+    for p in lm.model.parameters():
+        p.requires_grad = False  # loaded to be used, not trained
+    return lm.model
+
+
 def lora_layers(model: Any) -> Iterator[Any]:
     from peft.tuners.lora import LoraLayer
 

@@ -1,0 +1,122 @@
+"""``+method=mod``: multi-objective decoding over per-value LoRA adapters (MOD, Shi et al. 2024).
+
+1. One adapter per value: loaded from ``method.adapters`` (value -> a PEFT folder, e.g. a DPO run's
+   ``adapters/<value>``), or trained here exactly as ``+method=dpo method.variant=soup`` trains its
+   ingredients (DPO on the value's pairs against the frozen base, ``train.steps`` steps each), so
+   MOD and the soup combine the same adapters.
+2. Candidates: every weight vector of a simplex grid (``method.weight_step``), each decoded as the
+   token-level composition :class:`~alignrun_mod.decoding.Composition` — no merging, any weight
+   served by the same adapters — scored on ``method.eval_prompts`` prompts per value; the loop adds
+   Pareto flags, intervals and the hypervolume.
+3. The final model is the uniform composition (as the soup's final model is the uniform mixture).
+
+Torch-free at import.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from alignrun.contracts import Candidate, MethodResult, Run
+from alignrun.errors import AlignrunError
+from alignrun.lib.weights import simplex_grid
+from alignrun.settings import build_settings
+from alignrun_mod.decoding import RULES, Composition
+
+
+class MOD:
+    """Args: see ``conf/method/mod.yaml`` (every knob is commented there)."""
+
+    needs = ("preference_data",)  # for the adapters trained here; given folders need none
+
+    def __init__(
+        self,
+        rule: str = "mod",
+        adapters: dict[str, str] | None = None,
+        weight_step: float = 0.25,
+        eval_prompts: int | None = 24,
+        beta: float = 0.1,
+        lora: dict[str, Any] | None = None,
+        train: dict[str, Any] | None = None,
+    ) -> None:
+        from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.trainer import TrainSettings
+
+        if rule not in RULES:
+            raise AlignrunError(f"method.rule must be one of {', '.join(RULES)}, got '{rule}'")
+        if beta <= 0:
+            raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        if eval_prompts is not None and eval_prompts < 1:
+            raise AlignrunError(f"method.eval_prompts must be >= 1 or null (all), got {eval_prompts}")
+        simplex_grid(2, weight_step, "method.weight_step")  # a bad step fails now, not after training
+        self.rule, self.weight_step, self.eval_prompts, self.beta = rule, weight_step, eval_prompts, beta
+        self.adapters = dict(adapters or {})
+        self.lora = build_settings(LoraSettings, lora, "method.lora")
+        self.train = build_settings(TrainSettings, train, "method.train")
+
+    def fit(self, run: Run) -> MethodResult:
+        from tqdm.auto import tqdm
+
+        from alignrun.evaluation import evaluate
+
+        names = list(run.values)
+        if len(names) < 2:
+            raise AlignrunError("+method=mod combines several values; give at least two in values=[...]")
+        unknown = sorted(set(self.adapters) - set(names))
+        if unknown:
+            raise AlignrunError(
+                f"method.adapters names {', '.join(unknown)}, not among the run's values ({', '.join(names)})"
+            )
+        metrics, artefacts = self._adapters(run, names)
+        grid = [dict(zip(names, w, strict=True)) for w in simplex_grid(len(names), self.weight_step)]
+        candidates: list[Candidate] = []
+        seconds = 0.0
+        show = bool(run.cfg.generation.progress) and run.is_main_process
+        for mix in tqdm(grid, desc="mod candidates", disable=not show):
+            t = time.perf_counter()
+            ev = evaluate(run, run.lm, [run.steering, Composition(mix, self.rule)], False, self.eval_prompts)
+            seconds += time.perf_counter() - t
+            candidates.append(Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt))
+            run.log({f"mod/{n}": s for n, s in ev.scores.items()} | {f"mod/w/{n}": w for n, w in mix.items()})
+        metrics["mod/candidate_seconds"] = seconds / len(grid)
+        uniform = {n: 1.0 / len(names) for n in names}
+        return MethodResult(
+            lm=run.lm,
+            intervention=Composition(uniform, self.rule),
+            candidates=candidates,
+            metrics=metrics,
+            artefacts=artefacts,
+        )
+
+    def _adapters(self, run: Run, names: list[str]) -> tuple[dict[str, float], dict[str, str]]:
+        """Give ``run.lm`` one adapter per value (loaded or trained); their metrics and artefacts."""
+        from alignrun.lib.training import adapters
+        from alignrun.lib.training.dpo import dpo_objective, preference_set
+        from alignrun.lib.training.trainer import Trainer
+
+        lm, metrics, artefacts = run.lm, {}, {}
+        for n in names:
+            if n in self.adapters:
+                adapters.load_adapter(lm, n, self.adapters[n])
+                artefacts[f"adapter/{n}"] = str(self.adapters[n])
+        trained = [n for n in names if n not in self.adapters]
+        if trained:
+            missing = [n for n in trained if n not in run.data.pairs]
+            if missing:
+                raise AlignrunError(
+                    f"value(s) {', '.join(missing)} have no preference data and no method.adapters folder"
+                )
+            model = adapters.attach(lm, trained, self.lora)
+            sets = {n: preference_set(lm, n, run.data.pairs[n], self.train) for n in trained}
+            for n in trained:  # as the dpo soup trains its ingredients: same order, tags and seeds
+                params = adapters.train_only(model, n)
+                model.train()
+                objective = dpo_objective(lm, [(sets[n], 1.0)], self.beta, self.train, int(run.cfg.seed))
+                metrics.update(Trainer(run, n, params, self.train).fit(objective, self.train.steps))
+            model.eval()
+            if run.is_main_process:
+                for n in trained:
+                    path = adapters.save_adapter(model, n, run.output_dir / "adapters" / n)
+                    artefacts[f"adapter/{n}"] = str(path.relative_to(run.output_dir))
+        return metrics, artefacts
