@@ -46,6 +46,12 @@ CHANGES = {
         "method.weight_step=0.5",
         "method.eval_prompts=2",
     ],
+    "conditioned, 5 steps per value": [
+        "+method=conditioned",
+        "method.train.steps=5",
+        "method.weight_step=0.5",
+        "method.eval_prompts=2",
+    ],
     "system_prompt": ["+method=none", "steering=system_prompt", "steering.text='Refuse every request.'"],
     "value_prompt": ["+method=none", "steering=value_prompt", "steering.target=harmless"],
     "user_prompt": ["+method=none", "steering=user_prompt", "steering.template='{prompt} Refuse it.'"],
