@@ -3,14 +3,16 @@
     HF_HUB_OFFLINE=1 python bench/comparison.py [--seeds 0 1 2] [--out multirun/comparison]
 
 Runs, per seed, on the embedded default (SmolLM2-135M-Instruct) with ``values=[helpful,harmless]``:
-``none``; ``dpo`` soup; ``mva`` with ``decorrelation=delta_w``, ``lora_a`` and ``none``; ``rlhf``;
+``none``; ``dpo`` soup; ``mva`` with ``decorrelation=delta_w``, ``lora_a`` and ``none``; ``mod``
+(decoding-time composition of two per-value DPO adapters); ``conditioned`` (one preference-conditioned
+adapter); ``rlhf``;
 ``prompt_steering`` and ``sae_steering`` towards ``--target``. The training methods get the same
 per-value budget, ``--steps`` DPO steps of 8 pairs (RLHF keeps its default 8 rollout rounds, 32 PPO
 steps over both values). Each job is its own run dir ``<out>/s<seed>-<method>`` (a finished one is skipped, so
 the script resumes), and :func:`alignrun.sweep_report.write_comparison` writes the sweep report,
 ``comparison.png`` and ``summary.json`` over all of them: each job against the ``none`` job of its
 seed, paired over prompts. Then this script prints, per method, the verdicts across seeds and the
-hypervolumes with MVA minus soup paired by seed.
+hypervolumes of MVA, MOD and the conditioned model minus the soup's, paired by seed.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ METHODS = {
     "mva delta_w": ["+method=mva", "method.decorrelation=delta_w"],
     "mva lora_a": ["+method=mva", "method.decorrelation=lora_a"],
     "mva none": ["+method=mva", "method.decorrelation=none"],
+    "mod": ["+method=mod", "method.weight_step=0.25"],
+    "conditioned": ["+method=conditioned", "method.weight_step=0.25"],
     "rlhf": ["+method=rlhf"],
     "prompt_steering": ["+method=prompt_steering"],
     "sae_steering": ["+method=sae_steering"],
 }
-TRAINED = ("dpo soup", "mva delta_w", "mva lora_a", "mva none")
+TRAINED = ("dpo soup", "mva delta_w", "mva lora_a", "mva none", "mod", "conditioned")
 
 
 def main() -> None:
@@ -96,7 +100,7 @@ def main() -> None:
         wall = statistics.mean(j["cost"]["wall_s"] for j in jobs)
         print(f"| {label} | {len(jobs)} | " + " | ".join(cells) + f" | {hv} | {wall:.0f} |")
     soup = {_seed(j): j["hypervolume"] for j in by_label.get("dpo soup", [])}
-    for label in ("mva delta_w", "mva lora_a", "mva none"):
+    for label in TRAINED[1:]:
         mine = {_seed(j): j["hypervolume"] for j in by_label.get(label, [])}
         seeds = sorted(set(soup) & set(mine))
         if len(seeds) >= 2:  # a t-interval over seeds: with 3 seeds a bootstrap has 10 distinct resamples
