@@ -4,8 +4,8 @@
 
 Runs, per seed, on the embedded default (SmolLM2-135M-Instruct) with ``values=[helpful,harmless]``:
 ``none``; ``dpo`` soup; ``mva`` with ``decorrelation=delta_w``, ``lora_a`` and ``none``; ``mod``
-(decoding-time composition of two per-value DPO adapters); ``conditioned`` (one preference-conditioned
-adapter); ``rlhf``;
+(decoding-time composition of the same seed's soup adapters: run the soup first); ``conditioned``
+(one preference-conditioned adapter); ``rlhf``;
 ``prompt_steering`` and ``sae_steering`` towards ``--target``. The training methods get the same
 per-value budget, ``--steps`` DPO steps of 8 pairs (RLHF keeps its default 8 rollout rounds, 32 PPO
 steps over both values). Each job is its own run dir ``<out>/s<seed>-<method>`` (a finished one is skipped, so
@@ -42,6 +42,7 @@ METHODS = {
     "prompt_steering": ["+method=prompt_steering"],
     "sae_steering": ["+method=sae_steering"],
 }
+VALUES = ["helpful", "harmless"]
 TRAINED = ("dpo soup", "mva delta_w", "mva lora_a", "mva none", "mod", "conditioned")
 
 
@@ -55,11 +56,14 @@ def main() -> None:
     args = parser.parse_args()
     for seed in args.seeds:
         for label in args.methods:
-            overrides = [*METHODS[label], "values=[helpful,harmless]", f"seed={seed}"]
+            overrides = [*METHODS[label], f"values=[{','.join(VALUES)}]", f"seed={seed}"]
             if label in TRAINED:
                 overrides.append(f"method.train.steps={args.steps}")
             if "steering" in label:
                 overrides.append(f"steering.target={args.target}")
+            if label == "mod":  # MOD composes the soup's own adapters: merging in weights vs at decoding
+                soup = (args.out / f"s{seed}-dpo-soup" / "adapters").resolve()
+                overrides += [f"+method.adapters.{v}={soup / v}" for v in VALUES]
             run_dir = args.out / f"s{seed}-{label.replace(' ', '-')}"  # stable: --methods may be a subset
             if (run_dir / "results.json").exists():
                 continue
@@ -80,7 +84,7 @@ def main() -> None:
     by_label: dict[str, list[dict[str, Any]]] = {}
     for job in summary["jobs"]:
         by_label.setdefault(label_of(job), []).append(job)
-    values = ["helpful", "harmless"]
+    values = VALUES
     print("| method | seeds | " + " | ".join(f"{v}: change vs none (verdicts)" for v in values)
           + " | hypervolume | wall time (s) |")  # fmt: skip
     print("|---|---|" + "---|" * len(values) + "---|---|")
