@@ -36,8 +36,9 @@ METHODS = {
     "mva delta_w": ["+method=mva", "method.decorrelation=delta_w"],
     "mva lora_a": ["+method=mva", "method.decorrelation=lora_a"],
     "mva none": ["+method=mva", "method.decorrelation=none"],
-    "mod": ["+method=mod", "method.weight_step=0.25"],
-    "conditioned": ["+method=conditioned", "method.weight_step=0.25"],
+    # candidates on every held-out prompt, as the soup's (MVA keeps its default, the first 24 per value)
+    "mod": ["+method=mod", "method.weight_step=0.25", "method.eval_prompts=null"],
+    "conditioned": ["+method=conditioned", "method.weight_step=0.25", "method.eval_prompts=null"],
     "rlhf": ["+method=rlhf"],
     "prompt_steering": ["+method=prompt_steering"],
     "sae_steering": ["+method=sae_steering"],
