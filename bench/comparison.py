@@ -24,9 +24,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from alignrun.pareto import hypervolume
 from alignrun.sweep_report import write_comparison
 from alignrun.uncertainty import t_interval
 
@@ -54,8 +58,9 @@ def main() -> None:
     parser.add_argument("--target", default="harmless", help="the steering methods' steering.target")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--out", type=Path, default=Path("multirun/comparison"))
+    parser.add_argument("--report-only", action="store_true", help="run nothing: report the finished jobs")
     args = parser.parse_args()
-    for seed in args.seeds:
+    for seed in [] if args.report_only else args.seeds:
         for label in args.methods:
             overrides = [*METHODS[label], f"values=[{','.join(VALUES)}]", f"seed={seed}"]
             if label in TRAINED:
@@ -104,16 +109,46 @@ def main() -> None:
             f"{hvs[0]:.3f}" if hvs else "–")  # fmt: skip
         wall = statistics.mean(j["cost"]["wall_s"] for j in jobs)
         print(f"| {label} | {len(jobs)} | " + " | ".join(cells) + f" | {hv} | {wall:.0f} |")
-    soup = {_seed(j): j["hypervolume"] for j in by_label.get("dpo soup", [])}
-    for label in TRAINED[1:]:
-        mine = {_seed(j): j["hypervolume"] for j in by_label.get(label, [])}
-        seeds = sorted(set(soup) & set(mine))
-        if len(seeds) >= 2:  # a t-interval over seeds: with 3 seeds a bootstrap has 10 distinct resamples
-            mean, lo, hi = t_interval([mine[s] - soup[s] for s in seeds])
-            verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
-            print(f"\n{label} - dpo soup hypervolume, paired by seed ({len(seeds)} seeds): "
-                  f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval) {verdict}")  # fmt: skip
+    base = {_seed(j): _results(args.out, j)["scores"] for j in by_label.get("none", [])}
+    print("\nhypervolume as each job scored its candidates, then 'same-prompt': every candidate moved onto "
+          "all prompts (the none job's scores plus its paired difference from the base)")  # fmt: skip
+    measures: dict[str, Callable[[dict[str, Any]], float]] = {
+        "hypervolume": lambda j: float(j["hypervolume"]),
+        "same-prompt hypervolume": lambda j: same_prompt_hypervolume(args.out / j["dir"], base[_seed(j)]),
+    }
+    for name, measure in measures.items():
+        per_seed = {
+            label: {_seed(j): measure(j) for j in by_label[label]} for label in TRAINED if label in by_label
+        }
+        for label, mine in per_seed.items():
+            print(f"{label} {name} per seed: " + ", ".join(f"{s} {h:.3f}" for s, h in sorted(mine.items())))
+        soup = per_seed.get("dpo soup", {})
+        for label, mine in per_seed.items():
+            seeds = sorted(set(soup) & set(mine))
+            if label != "dpo soup" and len(seeds) >= 2:  # with 3 seeds a bootstrap has 10 distinct resamples
+                mean, lo, hi = t_interval([mine[s] - soup[s] for s in seeds])
+                verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
+                print(f"{label} - dpo soup {name}, paired by seed ({len(seeds)} seeds): "
+                      f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval) {verdict}")  # fmt: skip
     print(json.dumps({"load": os.getloadavg()[0]}))
+
+
+def same_prompt_hypervolume(job_dir: Path, base: dict[str, float]) -> float:
+    """The job's candidates' hypervolume with each point moved onto the prompts every job shares.
+
+    MVA scores its candidates on the first ``eval_prompts`` prompts per value, the soup, MOD and the
+    conditioned model on all of them, and the base does not score the same on both sets. Each point
+    becomes ``base (all prompts) + (candidate - base) on the candidate's prompts``: the paired
+    difference each candidate's ``vs_base`` holds. On all prompts this is the candidate's own score.
+    """
+    candidates = json.loads((job_dir / "results.json").read_text())["candidates"]
+    points = [[base[v] + c["vs_base"][v]["difference"] for v in VALUES] for c in candidates]
+    reference = float(OmegaConf.load(job_dir / ".hydra" / "config.yaml").results.hypervolume_reference)
+    return hypervolume(points, [reference] * len(VALUES))
+
+
+def _results(out: Path, job: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads((out / job["dir"] / "results.json").read_text()))
 
 
 def _seed(job: dict[str, Any]) -> str:
