@@ -30,7 +30,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from alignrun.pareto import hypervolume
+from alignrun.pareto import hypervolume, pareto_mask
 from alignrun.sweep_report import write_comparison
 from alignrun.uncertainty import t_interval
 
@@ -130,6 +130,8 @@ def main() -> None:
                 verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
                 print(f"{label} - dpo soup {name}, paired by seed ({len(seeds)} seeds): "
                       f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval) {verdict}")  # fmt: skip
+    if base:
+        print(f"picture: {plot_same_prompt(args.out, by_label, base)}")
     print(json.dumps({"load": os.getloadavg()[0]}))
 
 
@@ -141,10 +143,49 @@ def same_prompt_hypervolume(job_dir: Path, base: dict[str, float]) -> float:
     becomes ``base (all prompts) + (candidate - base) on the candidate's prompts``: the paired
     difference each candidate's ``vs_base`` holds. On all prompts this is the candidate's own score.
     """
-    candidates = json.loads((job_dir / "results.json").read_text())["candidates"]
-    points = [[base[v] + c["vs_base"][v]["difference"] for v in VALUES] for c in candidates]
     reference = float(OmegaConf.load(job_dir / ".hydra" / "config.yaml").results.hypervolume_reference)
-    return hypervolume(points, [reference] * len(VALUES))
+    return hypervolume(same_prompt_points(job_dir, base), [reference] * len(VALUES))
+
+
+def same_prompt_points(job_dir: Path, base: dict[str, float]) -> list[list[float]]:
+    """The job's candidates as ``base (all prompts) + paired difference``, one point per candidate."""
+    candidates = json.loads((job_dir / "results.json").read_text())["candidates"]
+    return [[base[v] + c["vs_base"][v]["difference"] for v in VALUES] for c in candidates]
+
+
+def plot_same_prompt(out: Path, by_label: dict[str, list[dict[str, Any]]], base: dict[str, Any]) -> Path:
+    """``same_prompt_fronts.png``: every trained method's candidates on the shared prompts, its front
+    per seed (a line; one marker per seed), the base (black cross)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alignrun.plots import AXIS_LABEL, save_figure
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    seeds = sorted(base)
+    for i, label in enumerate(m for m in TRAINED if m in by_label):
+        for job in by_label[label]:
+            seed = _seed(job)
+            points = same_prompt_points(out / job["dir"], base[seed])
+            marker = "osD^v"[seeds.index(seed) % 5]
+            front = sorted(tuple(p) for p, keep in zip(points, pareto_mask(points), strict=True) if keep)
+            ax.scatter(
+                [p[0] for p in points], [p[1] for p in points], s=14, alpha=0.3, color=f"C{i}", marker=marker
+            )
+            ax.plot(*zip(*front, strict=True), "-", marker=marker, markersize=4, color=f"C{i}", alpha=0.8,
+                    label=f"{label} {seed}")  # fmt: skip
+    for seed in seeds[:1]:  # the base answers greedily: the same on every seed
+        ax.plot(*(base[seed][v] for v in VALUES), "kx", markersize=9, label="base (none)")
+    ax.set_xlabel(AXIS_LABEL.format(VALUES[0]))
+    ax.set_ylabel(AXIS_LABEL.format(VALUES[1]))
+    ax.set_title("candidates on all held-out prompts (MVA's moved by its paired differences)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    fig.tight_layout()
+    path = out / "same_prompt_fronts.png"
+    save_figure(fig, path)
+    return path
 
 
 def _results(out: Path, job: dict[str, Any]) -> dict[str, Any]:
