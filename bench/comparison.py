@@ -12,7 +12,9 @@ steps over both values). Each job is its own run dir ``<out>/s<seed>-<method>`` 
 the script resumes), and :func:`alignrun.sweep_report.write_comparison` writes the sweep report,
 ``comparison.png`` and ``summary.json`` over all of them: each job against the ``none`` job of its
 seed, paired over prompts. Then this script prints, per method, the verdicts across seeds and the
-hypervolumes of MVA, MOD and the conditioned model minus the soup's, paired by seed.
+hypervolumes of MVA, MOD and the conditioned model minus the soup's, paired by seed, as each run
+scored its candidates and on the prompts they share (:func:`same_prompt_hypervolume`), and draws
+``same_prompt_fronts.png``. ``--report-only`` runs nothing and reports the finished jobs.
 """
 
 from __future__ import annotations
