@@ -30,6 +30,7 @@ CONF, PLUGINS = REPO / "conf", REPO / "plugins"
 SHARED = {
     "lora": ["dpo", "mva", "rlhf"],
     "train": ["dpo", "mva", "rlhf"],
+    "loss": ["dpo", "mva", "mod", "conditioned"],
     "roles": ["value_graph", "prompt_steering", "sae_steering"],
     "sampling": ["value_graph", "prompt_steering", "sae_steering"],
     "placebo": ["value_graph", "prompt_steering"],  # placebo@_here_: its one key lands at method.placebo
@@ -208,9 +209,11 @@ def test_dataclass_defaults_match_the_shared_groups() -> None:
     from alignrun.lib.measurement.sampling import Sampling
     from alignrun.lib.roles import role_split
     from alignrun.lib.training.adapters import LoraSettings
+    from alignrun.lib.training.losses import LossSettings
     from alignrun.lib.training.trainer import TrainSettings
 
     assert dataclasses.asdict(LoraSettings()) == _shared("lora")
+    assert dataclasses.asdict(LossSettings()) == _shared("loss")
     train = dataclasses.asdict(TrainSettings())
     assert {k: v for k, v in train.items() if k != "steps"} == _shared("train")  # steps: each method's own
     sampling = _shared("sampling")

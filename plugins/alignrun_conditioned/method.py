@@ -43,8 +43,10 @@ class Conditioned:
         beta: float = 0.1,
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.trainer import TrainSettings
 
         if shared_rank < 0:
@@ -62,6 +64,7 @@ class Conditioned:
         )
         self.lora = build_settings(LoraSettings, lora, "method.lora")
         self.train = build_settings(TrainSettings, train, "method.train")
+        self.loss = build_settings(LossSettings, loss, "method.loss")
 
     def fit(self, run: Run) -> MethodResult:
         from tqdm.auto import tqdm
@@ -83,13 +86,13 @@ class Conditioned:
         lora = dataclasses.replace(self.lora, r=self.shared_rank + len(names))
         model = adapters.attach(lm, [ADAPTER], lora)
         gate = PreferenceGate(model, ADAPTER, names, self.shared_rank)
-        sets = [preference_set(lm, n, run.data.pairs[n], self.train) for n in names]
+        sets = [preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in names]
 
         def loss_fn(step: int, start: int, stop: int) -> Any:
             preference = sampled_preference(len(names), step, seed)
             gate.set(dict(zip(names, preference, strict=True)))
             parts = list(zip(sets, preference, strict=True))
-            return dpo_objective(lm, parts, self.beta, self.train, seed)(step, start, stop)
+            return dpo_objective(lm, parts, self.beta, self.train, seed, self.loss)(step, start, stop)
 
         params = adapters.train_only(model, ADAPTER)
         model.train()

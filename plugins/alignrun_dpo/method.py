@@ -40,8 +40,10 @@ class DPO:
         merge: bool = False,
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.trainer import TrainSettings
 
         if variant not in VARIANTS:
@@ -59,6 +61,7 @@ class DPO:
         )
         self.lora = build_settings(LoraSettings, lora, "method.lora")
         self.train = build_settings(TrainSettings, train, "method.train")
+        self.loss = build_settings(LossSettings, loss, "method.loss")
 
     def _values(self, run: Run) -> list[str]:
         names = [self.value] if self.variant == "single" and self.value else list(run.values)
@@ -88,7 +91,7 @@ class DPO:
             names if self.variant in ("single", "soup") else [self.variant]
         )  # one per value, or one
         model = adapters.attach(lm, adapter_names, self.lora)
-        sets = {n: preference_set(lm, n, run.data.pairs[n], self.train) for n in names}
+        sets = {n: preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in names}
         total_weight = sum(run.values[n].weight for n in names)
         metrics: dict[str, float] = {}
 
@@ -96,7 +99,7 @@ class DPO:
             params = adapters.train_only(model, adapter)
             model.train()
             last = Trainer(run, tag, params, self.train).fit(
-                dpo_objective(lm, parts, self.beta, self.train, seed), steps
+                dpo_objective(lm, parts, self.beta, self.train, seed, self.loss), steps
             )
             metrics.update(last)
 

@@ -39,8 +39,10 @@ class MOD:
         beta: float = 0.1,
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.trainer import TrainSettings
 
         if rule not in RULES:
@@ -54,6 +56,7 @@ class MOD:
         self.adapters = dict(adapters or {})
         self.lora = build_settings(LoraSettings, lora, "method.lora")
         self.train = build_settings(TrainSettings, train, "method.train")
+        self.loss = build_settings(LossSettings, loss, "method.loss")
 
     def fit(self, run: Run) -> MethodResult:
         from tqdm.auto import tqdm
@@ -108,11 +111,13 @@ class MOD:
                     f"value(s) {', '.join(missing)} have no preference data and no method.adapters folder"
                 )
             model = adapters.attach(lm, trained, self.lora)
-            sets = {n: preference_set(lm, n, run.data.pairs[n], self.train) for n in trained}
+            sets = {n: preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in trained}
             for n in trained:  # as the dpo soup trains its ingredients: same order, tags and seeds
                 params = adapters.train_only(model, n)
                 model.train()
-                objective = dpo_objective(lm, [(sets[n], 1.0)], self.beta, self.train, int(run.cfg.seed))
+                objective = dpo_objective(
+                    lm, [(sets[n], 1.0)], self.beta, self.train, int(run.cfg.seed), self.loss
+                )
                 metrics.update(Trainer(run, n, params, self.train).fit(objective, self.train.steps))
             model.eval()
             if run.is_main_process:

@@ -66,6 +66,7 @@ class MVA:
     beta: float = 0.1
     lora: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
     extrapolation: dict[str, Any] = field(default_factory=dict)
     ext: ExtrapolationSettings = field(init=False)
 
@@ -83,12 +84,14 @@ class MVA:
         if not isinstance(self.bandwidth, str) and self.bandwidth <= 0:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got {self.bandwidth}")
         from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.trainer import TrainSettings
 
         self.ext = build_settings(ExtrapolationSettings, self.extrapolation, "method.extrapolation")
         # checked now, not when training starts after the model has loaded and the base is evaluated
         build_settings(TrainSettings, self.train, "method.train")
         build_settings(LoraSettings, self.lora, "method.lora")
+        build_settings(LossSettings, self.loss, "method.loss")
 
     def _values(self, run: Run) -> list[str]:
         names = list(run.values)
@@ -132,19 +135,21 @@ class MVA:
         """Train one adapter per value in order; returns the PEFT model and final metrics."""
         from alignrun.lib.training import adapters
         from alignrun.lib.training.dpo import dpo_objective, preference_set
+        from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.trainer import Trainer, TrainSettings
         from alignrun_mva.decorrelation import Decorrelation, pairwise
 
         settings = TrainSettings(**self.train)
+        loss = LossSettings(**self.loss)
         lm, seed = run.lm, int(run.cfg.seed)
         model = adapters.attach(lm, names, adapters.LoraSettings(**self.lora))
         penalty = Decorrelation(model, self.decorrelation, self.bandwidth, self.max_samples, seed)
         metrics: dict[str, float] = {}
         for i, name in enumerate(names):
-            data = preference_set(lm, name, run.data.pairs[name], settings)
+            data = preference_set(lm, name, run.data.pairs[name], settings, loss)
             params = adapters.train_only(model, name)
             model.train()
-            dpo = dpo_objective(lm, [(data, 1.0)], self.beta, settings, seed)
+            dpo = dpo_objective(lm, [(data, 1.0)], self.beta, settings, seed, loss)
             loss_fn = decorrelated(dpo, penalty, name, names[:i], self.alpha, settings.batch_size)
             metrics.update(Trainer(run, f"mva-{i}-{name}", params, settings).fit(loss_fn))
         model.eval()

@@ -14,12 +14,12 @@ from typing import Any
 
 from alignrun.errors import AlignrunError
 
-_FILES = files("alignrun.data") / "files"
+FILES = files("alignrun.data") / "files"
 
 
 def read_jsonl(name: str) -> list[dict[str, Any]]:
     """Rows of the bundled file ``name`` (e.g. ``helpful.pairs.jsonl``)."""
-    path = _FILES / name
+    path = FILES / name
     if not path.is_file():
         raise AlignrunError(f"no bundled data file '{name}' in alignrun/data/files")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -46,7 +46,7 @@ def eval_pairs(name: str) -> Any:
 
 def bundled_text() -> Iterator[str]:
     """Every string in every bundled file, in a fixed order (the tiny tokenizer's corpus)."""
-    for path in sorted(_FILES.iterdir(), key=lambda p: p.name):
+    for path in sorted(FILES.iterdir(), key=lambda p: p.name):
         if path.name.endswith(".jsonl"):
             for row in read_jsonl(path.name):
                 yield from (v for v in row.values() if isinstance(v, str))

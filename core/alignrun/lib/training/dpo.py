@@ -1,6 +1,8 @@
 """The DPO objective over one value's preference pairs, with reference log-probs computed once.
 
-Used by ``+method=dpo`` (every variant) and by MVA, which adds its decorrelation penalty.
+Used by ``+method=dpo`` (every variant), MOD and the conditioned model, and by MVA, which adds its
+decorrelation penalty. ``method.loss`` picks DPO, length-regularised R-DPO or SimPO
+(:mod:`alignrun.lib.training.losses`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 
 from alignrun.lib.training.batching import encode_pairs
 from alignrun.lib.training.logprobs import sequence_logps
-from alignrun.lib.training.losses import dpo_loss
+from alignrun.lib.training.losses import LossSettings, preference_loss
 from alignrun.lib.training.trainer import LossFn, TrainSettings, batch_indices
 from alignrun.lm import LM
 
@@ -56,18 +58,31 @@ def reference_logps(lm: LM, rows: Sequence[dict[str, str]], settings: TrainSetti
     return out
 
 
-def preference_set(lm: LM, name: str, pairs: Any, settings: TrainSettings) -> PreferenceSet:
+def preference_set(
+    lm: LM, name: str, pairs: Any, settings: TrainSettings, loss: LossSettings | None = None
+) -> PreferenceSet:
+    """One value's pairs with their reference log-probs (zeros for a loss that reads none: SimPO)."""
     rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in pairs]
-    return PreferenceSet(name, rows, reference_logps(lm, rows, settings))
+    needed = loss is None or loss.needs_reference
+    return PreferenceSet(
+        name, rows, reference_logps(lm, rows, settings) if needed else torch.zeros(len(rows), 2)
+    )
 
 
 def dpo_objective(
-    lm: LM, sets: Sequence[tuple[PreferenceSet, float]], beta: float, settings: TrainSettings, seed: int
+    lm: LM,
+    sets: Sequence[tuple[PreferenceSet, float]],
+    beta: float,
+    settings: TrainSettings,
+    seed: int,
+    loss: LossSettings | None = None,
 ) -> LossFn:
-    """``loss_fn`` for :class:`Trainer`: ``Σ_v w_v · mean DPO loss`` over each set's batch positions.
+    """``loss_fn`` for :class:`Trainer`: ``Σ_v w_v · mean preference loss`` over each set's batch positions.
 
-    Each set draws its own seeded batch order; with one set of weight 1 this is plain DPO.
+    Each set draws its own seeded batch order; with one set of weight 1 and ``loss`` None (or
+    ``kind=dpo``) this is plain DPO.
     """
+    loss_settings = loss or LossSettings()
 
     def loss_fn(step: int, start: int, stop: int) -> tuple[torch.Tensor, dict[str, float]]:
         total = torch.zeros((), device=lm.device)
@@ -77,8 +92,14 @@ def dpo_objective(
             batch = encode_pairs(lm, [data.rows[i] for i in ids], settings.max_length).to(lm.device)
             logps = sequence_logps(lm.model, batch)
             ref = data.reference[ids].to(lm.device)
-            loss, chosen, rejected = dpo_loss(
-                logps[: len(ids)], logps[len(ids) :], ref[:, 0], ref[:, 1], beta
+            tokens = batch.response_mask.sum(1)  # |y|: the response's tokens, end-of-turn included
+            b = len(ids)
+            loss, chosen, rejected = preference_loss(
+                loss_settings,
+                beta,
+                (logps[:b], logps[b:]),
+                (ref[:, 0], ref[:, 1]),
+                (tokens[:b], tokens[b:]),
             )
             scale = 1.0 / settings.batch_size  # summed over micro-batches and ranks -> the batch mean
             total = total + weight * loss.sum() * scale
