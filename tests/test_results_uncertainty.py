@@ -51,9 +51,15 @@ def test_scores_carry_intervals_and_a_paired_change_vs_the_base(
         assert lo <= results["scores"][v] <= hi and lo < hi  # real answers: a real interval
     assert results["uncertainty"]["prompts"] == {"helpful": 12, "harmless": 12, "honest": 12}
     vs = results["vs_base"]
-    assert vs["harmless"]["verdict"] == "better" and vs["harmless"]["ci"][0] > 0  # refusing harmful requests
-    assert vs["helpful"]["verdict"] == "worse"  # ... and every helpful one
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    for v, d in vs.items():  # the paired change is the mean per-prompt change, its verdict its interval's
+        mine = [r for r in rows if r["value"] == v]
+        assert math.isclose(d["difference"], sum(r["score"] - r["base_score"] for r in mine) / len(mine))
+        assert d["ci"][0] <= d["difference"] <= d["ci"][1]
+        assert d["verdict"] == (
+            "better" if d["ci"][0] > 0 else "worse" if d["ci"][1] < 0 else "not distinguishable"
+        )
+    assert any(d["verdict"] != "not distinguishable" for d in vs.values())
     assert len(rows) == 36 and {r["answer"] for r in rows} == {REFUSAL}
     harmless = [r for r in rows if r["value"] == "harmless"]
     assert math.isclose(sum(r["score"] for r in harmless) / 12, results["scores"]["harmless"], rel_tol=1e-9)
@@ -62,8 +68,13 @@ def test_scores_carry_intervals_and_a_paired_change_vs_the_base(
         results["metrics"]["generation/tokens_per_s"] > 0
         and "base/generation/tokens_per_s" in results["metrics"]
     )
+    lc = results["length_control"]  # the refusal is shorter than "Sure. Here is how ...": length moved
+    assert set(lc["base"]) == set(lc["final"]) == set(lc["scores"]) == set(lc["vs_base"]) == set(vs)
+    assert all(lc["final"][v] < lc["base"][v] for v in vs)
+    assert all(r["tokens"] > 0 and r["base_tokens"] > 0 for r in rows)
     report = (tmp_path / "report.md").read_text()
     assert "| harmless | " in report and "**" not in report.split("## ")[0]
+    assert "## Length control" in report
     assert "better" in report and "range -1 to 1" in report
     assert "before → after" in report and REFUSAL in report and "Sure. Here is how" in report
 
@@ -87,6 +98,8 @@ def test_candidates_get_intervals_front_flags_and_a_hypervolume_interval(tmp_pat
         assert c["front"] in ("front", "dominated", "dominated within noise")
         assert c["pareto"] == (c["front"] == "front")
         assert set(c["scores_ci"]) == set(c["vs_base"]) == {"helpful", "harmless"}
+        assert set(c["length"]) == set(c["scores_lc"]) == set(c["vs_base_lc"]) == {"helpful", "harmless"}
+        assert all(iv["ci"][0] <= iv["estimate"] <= iv["ci"][1] for iv in c["scores_lc"].values())
 
 
 def test_measurements_reduce_to_means_with_intervals() -> None:

@@ -26,6 +26,7 @@ def _job(
     prompts: list[str] = PROMPTS,
     profile: dict[str, tuple[float, float, float]] | None = None,
     extra: Sequence[str] = (),
+    tokens: np.ndarray | None = None,
 ) -> None:
     job = sweep / str(n)
     (job / ".hydra").mkdir(parents=True)
@@ -39,6 +40,7 @@ def _job(
             "answer": f"an answer about {p} from {method}",
             "score": float(s),
         }
+        | ({"tokens": int(tokens[i])} if tokens is not None else {})
         for v, scores in (("helpful", helpful), ("harmless", harmless))
         for i, (p, s) in enumerate(zip(prompts, scores, strict=True))
     ]
@@ -152,3 +154,21 @@ def test_a_method_sweep_on_tiny_writes_the_comparison(tmp_path: Path) -> None:
     report = (sweep / "report.md").read_text()
     assert "## Versus the baseline (`none`)" in report and "## Verdict" in report
     assert (sweep / "comparison.png").stat().st_size > 1000
+
+
+def test_a_verdict_that_is_only_length_is_marked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    h, x = rng.normal(0, 0.3, 30), rng.normal(0, 0.3, 30)
+    base_tokens = rng.integers(40, 60, 30)
+    extra = rng.integers(5, 80, 30)
+    _job(tmp_path, 0, "none", 0, h, x, tokens=base_tokens)
+    # dpo: longer answers, and a judge that pays for length only (helpful); a real gain (harmless)
+    longer = h + 0.01 * extra + rng.normal(0, 0.02, 30)
+    _job(tmp_path, 1, "dpo", 0, longer, x + 0.3 + rng.normal(0, 0.02, 30), tokens=base_tokens + extra)
+    vs = _summary(tmp_path)["jobs"][1]["vs_baseline"]
+    assert vs["helpful"]["verdict"] == "better" and vs["helpful"]["under_length_control"] == "vanishes"
+    assert vs["helpful"]["length_controlled"]["verdict"] == "not distinguishable"
+    assert vs["harmless"]["verdict"] == "better" and vs["harmless"]["under_length_control"] is None
+    report = (tmp_path / "report.md").read_text()
+    assert "†vanishes under length control" in report
+    assert "helpful better (+" in report and "which vanishes under length control" in report

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alignrun.errors import AlignrunError
-from alignrun.uncertainty import mean_interval, noise_aware_front, paired_difference
+from alignrun.uncertainty import length_controlled, mean_interval, noise_aware_front, paired_difference
 
 
 @pytest.mark.parametrize("method", ["BCa", "percentile"])
@@ -91,3 +91,49 @@ def test_t_interval_closed_form_and_coverage() -> None:
     rng = np.random.default_rng(0)
     hits = sum(lo <= 0.0 <= hi for _, lo, hi in (t_interval(rng.normal(0, 1, 6)) for _ in range(2000)))
     assert 0.93 <= hits / 2000 <= 0.97
+
+
+def test_length_control_recovers_the_score_at_equal_length() -> None:
+    # a judge that pays 0.01 per extra token: the raw mean mixes it in, the intercept does not
+    rng = np.random.default_rng(0)
+    extra = rng.integers(-20, 60, 80).astype(float)
+    base_len = rng.integers(30, 90, 80).astype(float)
+    scores = 0.3 + 0.01 * extra + rng.normal(0, 0.05, 80)
+    lc = length_controlled(scores, base_len + extra, base_len, seed=1)
+    assert abs(float(np.mean(scores)) - 0.3) > 0.1  # the raw score is inflated by length
+    assert lc.lo <= 0.3 <= lc.hi and abs(lc.estimate - 0.3) < 0.03
+    assert abs(lc.slope - 0.01) < 0.002
+    # no length change at all: the plain mean, and a constant score gives a point interval
+    same = length_controlled(scores, base_len, base_len, seed=1)
+    assert same.estimate == pytest.approx(float(np.mean(scores))) and same.slope == 0.0
+    flat = length_controlled(np.full(5, 0.2), [10, 20, 30, 40, 50], [10] * 5)
+    assert flat.estimate == pytest.approx(0.2) and flat.lo == flat.hi == pytest.approx(0.2)
+
+
+def test_a_length_only_gain_vanishes_under_length_control() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.normal(0, 0.3, 60)
+    extra = rng.integers(5, 80, 60).astype(float)  # every answer got longer
+    after = base + 0.01 * extra + rng.normal(0, 0.02, 60)  # and the judge paid for length only
+    raw = paired_difference(after, base, seed=0)
+    lc = length_controlled(after, 50 + extra, np.full(60, 50.0), base, seed=0)
+    assert raw.verdict == "better" and lc.verdict == "not distinguishable" and lc.lo < 0 < lc.hi
+    # a real gain on top of the length effect stays decided
+    real = length_controlled(after + 0.2, 50 + extra, np.full(60, 50.0), base, seed=0)
+    assert real.verdict == "better" and abs(real.estimate - 0.2) < 0.05
+
+
+def test_length_control_interval_covers_on_synthetic_data() -> None:
+    rng = np.random.default_rng(3)
+    hits, trials = 0, 200
+    for t in range(trials):
+        extra = rng.normal(10, 15, 40)
+        y = 0.1 + 0.005 * extra + rng.normal(0, 0.2, 40)
+        lc = length_controlled(y, 100 + extra, np.full(40, 100.0), seed=t, resamples=500)
+        hits += lc.lo <= 0.1 <= lc.hi
+    assert 0.88 <= hits / trials <= 0.99  # percentile bootstrap at n=40: near its nominal 95%
+
+
+def test_length_control_rejects_mismatched_lists() -> None:
+    with pytest.raises(AlignrunError, match="one length per score"):
+        length_controlled([0.1, 0.2], [10, 20, 30], [10, 20, 30])

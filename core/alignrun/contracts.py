@@ -86,7 +86,8 @@ class Candidate:
 
     ``per_prompt``: value -> the per-prompt scores behind ``scores`` (``Evaluation.per_prompt``),
     every candidate on the same prompts; from them the loop gives each candidate intervals, a
-    noise-aware front flag and a paired difference against the base model. ``front`` is that
+    noise-aware front flag and a paired difference against the base model. ``lengths``: value -> the
+    answers' lengths in tokens (``Evaluation.lengths``), for the length-controlled scores. ``front`` is that
     flag: ``front``, ``dominated`` or ``dominated within noise`` (set by the loop).
     """
 
@@ -96,6 +97,7 @@ class Candidate:
     path: str | None = None
     per_prompt: dict[str, list[float]] = field(default_factory=dict)
     front: str | None = None
+    lengths: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass

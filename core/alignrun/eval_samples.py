@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def sample_rows(final: Evaluation, base: Evaluation | None = None) -> list[dict[str, Any]]:
-    """Rows ``{value, index, prompt, answer, score[, base_answer, base_score]}`` in prompt order.
+    """Rows ``{value, index, prompt, answer, score, tokens[, base_answer, base_score, base_tokens]}`` in
+    prompt order (``tokens``: the answer's length in the model's tokens, for length control).
 
     ``score`` is None for a value without per-prompt scores (a scorer-less value, or a plugin
     that returned only a mean).
@@ -25,6 +26,8 @@ def sample_rows(final: Evaluation, base: Evaluation | None = None) -> list[dict[
         scores = final.per_prompt.get(value)
         before = base.generations.get(value) if base is not None else None
         before_scores = base.per_prompt.get(value) if base is not None else None
+        lengths = final.lengths.get(value)
+        before_lengths = base.lengths.get(value) if base is not None else None
         for i, (prompt, answer) in enumerate(zip(gen.prompts, gen.responses, strict=True)):
             row: dict[str, Any] = {
                 "value": value,
@@ -32,10 +35,12 @@ def sample_rows(final: Evaluation, base: Evaluation | None = None) -> list[dict[
                 "prompt": prompt,
                 "answer": answer,
                 "score": scores[i] if scores else None,
+                "tokens": lengths[i] if lengths else None,
             }
             if before is not None and i < len(before.responses) and before.prompts[i] == prompt:
                 row["base_answer"] = before.responses[i]
                 row["base_score"] = before_scores[i] if before_scores else None
+                row["base_tokens"] = before_lengths[i] if before_lengths else None
             rows.append(row)
     return rows
 

@@ -48,7 +48,8 @@ class Evaluation:
     anything else -> ``metrics``. ``intervals`` (same keys, with their prefix) holds the 95%
     interval of every key that came with per-item scores or an interval; ``per_item`` the per-item
     scores themselves (for ``score/<value>``: one per eval prompt, in prompt order);
-    ``generations`` the prompts and answers they were computed from.
+    ``generations`` the prompts and answers they were computed from; ``lengths`` each answer's
+    length in the model's tokens, per value in prompt order (length control, ``alignrun.uncertainty``).
     """
 
     scores: dict[str, float]
@@ -57,6 +58,7 @@ class Evaluation:
     intervals: dict[str, Interval] = field(default_factory=dict)
     per_item: dict[str, list[float]] = field(default_factory=dict)
     generations: dict[str, Generations] = field(default_factory=dict)
+    lengths: dict[str, list[int]] = field(default_factory=dict)
 
     def _strip(self, prefix: str) -> dict[str, Interval]:
         return {k[len(prefix) :]: v for k, v in self.intervals.items() if k.startswith(prefix)}
@@ -151,14 +153,28 @@ def evaluate(
             generations[n] = Generations(prompts[start : start + k], list(responses[start : start + k]))
             start += k
         merged = merge_metrics(run.hook.alignrun_evaluate(run=run, lm=steered, generations=generations))
+    tokens = answer_tokens(lm, responses)
     if responses and seconds > 0:  # the cost of steering shows as generation speed vs the base
-        tokens = sum(len(ids) for ids in lm.tokenizer(list(responses), add_special_tokens=False)["input_ids"])
-        merged.setdefault(TOKENS_PER_S, tokens / seconds)
-    return split_metrics(merged, int(run.cfg.seed), generations)
+        merged.setdefault(TOKENS_PER_S, sum(tokens) / seconds)
+    lengths, start = {}, 0
+    for n in names:
+        lengths[n] = tokens[start : start + len(per_value[n])]
+        start += len(per_value[n])
+    return split_metrics(merged, int(run.cfg.seed), generations, lengths)
+
+
+def answer_tokens(lm: LM, responses: Sequence[str]) -> list[int]:
+    """Each answer's length in ``lm``'s tokens (no special tokens): what length control regresses on."""
+    if not responses:
+        return []
+    return [len(ids) for ids in lm.tokenizer(list(responses), add_special_tokens=False)["input_ids"]]
 
 
 def split_metrics(
-    merged: Mapping[str, Measured], seed: int = 0, generations: Mapping[str, Generations] | None = None
+    merged: Mapping[str, Measured],
+    seed: int = 0,
+    generations: Mapping[str, Generations] | None = None,
+    lengths: Mapping[str, list[int]] | None = None,
 ) -> Evaluation:
     """Reduce merged evaluate metrics to numbers with intervals and split them by key prefix.
 
@@ -190,4 +206,5 @@ def split_metrics(
         intervals=intervals,
         per_item=per_item,
         generations=dict(generations or {}),
+        lengths=dict(lengths or {}),
     )

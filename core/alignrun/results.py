@@ -18,6 +18,7 @@ from alignrun.uncertainty import (
     RESAMPLES,
     Difference,
     hypervolume_interval,
+    length_controlled,
     mean_interval,
     noise_aware_front,
     paired_difference,
@@ -44,6 +45,7 @@ RESULT_KEYS = (
     "metrics_ci",
     "vs_base",
     "hypervolume_ci",
+    "length_control",
     "uncertainty",
     "warnings",
 )
@@ -72,6 +74,35 @@ def difference_record(d: Difference) -> dict[str, Any]:
     return {"difference": d.estimate, "ci": d.to_list(), "verdict": d.verdict}
 
 
+def _mean_tokens(lengths: dict[str, list[int]]) -> dict[str, float]:
+    return {v: sum(x) / len(x) for v, x in lengths.items() if x}
+
+
+def length_record(
+    per_prompt: dict[str, list[float]],
+    lengths: dict[str, list[int]],
+    base_pp: dict[str, list[float]],
+    base_lengths: dict[str, list[int]],
+    values: Sequence[str],
+    seed: int,
+) -> dict[str, Any]:
+    """Mean answer tokens and, against the base's answers to the same prompts, the length-controlled
+    score (``scores_lc``: estimate, interval, slope per token) and paired difference (``vs_base_lc``).
+
+    A model scored on the first ``k`` prompts pairs with the base's first ``k`` (as ``vs_base``).
+    """
+    out: dict[str, Any] = {"tokens": _mean_tokens(lengths), "scores_lc": {}, "vs_base_lc": {}}
+    for v in values:
+        a, n, b, nb = per_prompt.get(v), lengths.get(v), base_pp.get(v), base_lengths.get(v)
+        if not (a and n and b and nb) or len(n) != len(a) or len(b) < len(a) or len(nb) < len(a):
+            continue
+        k = len(a)
+        lc = length_controlled(a, n, nb[:k], seed=seed)
+        out["scores_lc"][v] = {"estimate": lc.estimate, "ci": lc.to_list(), "slope": lc.slope}
+        out["vs_base_lc"][v] = difference_record(length_controlled(a, n, nb[:k], b[:k], seed=seed))
+    return out
+
+
 def summarise_uncertainty(
     final: Evaluation,
     base: Evaluation | None,
@@ -98,12 +129,17 @@ def summarise_uncertainty(
                 out[v] = difference_record(paired_difference(a, b[: len(a)], seed))
         return out
 
+    base_len = base.lengths if base is not None else {}
     per_candidate = []
     for c in candidates:
+        lengths = length_record(c.per_prompt, c.lengths, base_pp, base_len, values, seed)
         per_candidate.append(
             {
                 "scores_ci": {v: mean_interval(c.per_prompt[v], seed).to_list() for v in c.per_prompt},
                 "vs_base": vs_base(c.per_prompt),
+                "length": lengths["tokens"],
+                "scores_lc": lengths["scores_lc"],
+                "vs_base_lc": lengths["vs_base_lc"],
             }
         )
     hv_ci = None
@@ -118,12 +154,20 @@ def summarise_uncertainty(
             c.front = flag
         hv_ci = hypervolume_interval(grid, [reference] * len(values), seed).to_list()
     prompts = {v: len(final_pp[v]) for v in values if v in final_pp}
+    final_len = length_record(final_pp, final.lengths, base_pp, base_len, values, seed)
     return {
         "scores_ci": {v: iv.to_list() for v, iv in final.scores_ci.items()},
         "value_profile_ci": {v: iv.to_list() for v, iv in final.profile_ci.items()} or None,
         "metrics_ci": {k: iv.to_list() for k, iv in final.intervals.items() if k in final.metrics},
         "vs_base": vs_base(final_pp),
         "hypervolume_ci": hv_ci,
+        "length_control": {
+            "unit": "answer tokens",
+            "base": _mean_tokens(base_len) if base is not None else None,
+            "final": final_len["tokens"],
+            "scores": final_len["scores_lc"],
+            "vs_base": final_len["vs_base_lc"],
+        },
         "uncertainty": {
             "level": LEVEL,
             "interval": f"BCa bootstrap over prompts, {RESAMPLES} resamples, seed {seed}",
@@ -131,6 +175,8 @@ def summarise_uncertainty(
             "hypervolume": "percentile bootstrap over prompts, candidates resampled together",
             "prompts": prompts,
             "base": "the model before the method, without steering" if base is not None else None,
+            "length_control": "per prompt, score (or change vs base) regressed on the answer's length "
+            "minus the base answer's (tokens), read at zero difference; percentile bootstrap over prompts",
         },
         "candidates": per_candidate,
     }
@@ -309,6 +355,45 @@ def _scores_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _length_section(results: dict[str, Any]) -> list[str]:
+    """Report lines: answer length against the base's, and the scores with length regressed out."""
+    lc = results.get("length_control") or {}
+    if not lc.get("final"):
+        return []
+    base, vs = lc.get("base") or {}, results.get("vs_base") or {}
+    lines = ["", "## Length control", ""]
+    if not lc.get("scores"):
+        lines.append(
+            "Mean answer length (tokens): "
+            + ", ".join(f"{v} {fmt(n, 1)}" for v, n in lc["final"].items())
+            + ". No base model answered beside this one (the model is the base): nothing to control for."
+        )
+        return lines
+    lines += [
+        "A judge can prefer longer answers whatever they say. Per prompt, the score (and its change vs the "
+        "base) is regressed on the answer's length minus the base answer's, and read at zero difference: "
+        "the score had the model answered at the base's length. A change that vanishes here came with "
+        "length, not with the value.",
+        "",
+        "| value | answer tokens: base → this | score [95% CI] | length-controlled [95% CI] "
+        "| change vs base | length-controlled change, verdict | slope per 100 tokens |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ci = results.get("scores_ci") or {}
+    for v in results["values"]:
+        s, d, dl = lc["scores"].get(v), vs.get(v), lc["vs_base"].get(v)
+        if not s:
+            continue
+        lines.append(
+            f"| {v} | {fmt(base.get(v), 1)} → {fmt(lc['final'].get(v), 1)} "
+            f"| {fmt_ci(results['scores'].get(v), ci.get(v))} | {fmt_ci(s['estimate'], s['ci'])} "
+            f"| {fmt_ci(d['difference'], d['ci']) + ', ' + d['verdict'] if d else '–'} "
+            f"| {fmt_ci(dl['difference'], dl['ci']) + ', ' + dl['verdict'] if dl else '–'} "
+            f"| {fmt(100 * s['slope'], 3)} |"
+        )
+    return lines
+
+
 def _quote(text: str, limit: int = 240) -> str:
     one_line = " ".join(text.split()) or "(empty answer)"
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
@@ -378,14 +463,28 @@ def render_report(
             + "). *front*: on the front; *dominated*: another candidate is better with the difference "
             "decided (paired intervals); *within noise*: dominated on the means only.",
             "",
-            "| " + " | ".join([*(f"w[{v}]" for v in values), *values, "pareto"]) + " |",
-            "|" + "---|" * (2 * len(values) + 1),
+            "Answer tokens beside the base's ("
+            + ", ".join(
+                f"{v} {fmt(n, 1)}"
+                for v, n in ((results.get("length_control") or {}).get("base") or {}).items()
+            )
+            + "); *LC*: the length-controlled score (section Length control).",
+            "",
+            "| "
+            + " | ".join(
+                [*(f"w[{v}]" for v in values), *values, *(f"LC {v}" for v in values), "tokens", "pareto"]
+            )
+            + " |",
+            "|" + "---|" * (3 * len(values) + 2),
         ]
         for c in results["candidates"]:
-            ci = c.get("scores_ci") or {}
+            ci, lc = c.get("scores_ci") or {}, c.get("scores_lc") or {}
+            tokens = c.get("length") or {}
             cells = [
                 *(fmt(c["weights"].get(v)) for v in values),
                 *(fmt_ci(c["scores"].get(v), ci.get(v)) for v in values),
+                *(fmt_ci(lc[v]["estimate"], lc[v]["ci"]) if v in lc else "–" for v in values),
+                " / ".join(fmt(tokens.get(v), 1) for v in values),
             ]
             flag = {"front": "front", "dominated": "dominated", "dominated within noise": "within noise"}
             lines.append(
@@ -393,6 +492,7 @@ def render_report(
                 + " | ".join([*cells, flag.get(c.get("front") or "", "yes" if c["pareto"] else "")])
                 + " |"
             )
+    lines += _length_section(results)
     lines += _applied(results)
     lines += _provenance(results)
     if results["value_profile"]:

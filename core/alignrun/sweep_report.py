@@ -21,7 +21,7 @@ from alignrun.atomic import atomic_write_text
 from alignrun.fluency import fluency
 from alignrun.pareto import pareto_mask
 from alignrun.results import difference_record, fmt, fmt_ci
-from alignrun.uncertainty import paired_difference
+from alignrun.uncertainty import length_controlled, paired_difference
 
 log = logging.getLogger("alignrun")
 
@@ -94,22 +94,41 @@ def pick_baseline(
     return max(pool, key=lambda j: len(_setting(j["overrides"]) & mine))
 
 
-def _per_prompt(job: dict[str, Any], value: str) -> tuple[list[str], list[float]]:
+def _per_prompt(job: dict[str, Any], value: str) -> tuple[list[str], list[float], list[int] | None]:
+    """A job's prompts, scores and answer lengths (None when its samples predate length control)."""
     rows = [r for r in job["samples"] if r["value"] == value and r.get("score") is not None]
-    return [r["prompt"] for r in rows], [float(r["score"]) for r in rows]
+    tokens = [r.get("tokens") for r in rows]
+    return (
+        [r["prompt"] for r in rows],
+        [float(r["score"]) for r in rows],
+        None if None in tokens else [int(t) for t in tokens if t is not None],
+    )
+
+
+def under_length_control(raw: str, controlled: str) -> str | None:
+    """How a decided verdict fares with length regressed out: ``reverses``, ``vanishes`` or None (holds)."""
+    if raw not in ("better", "worse") or controlled == raw:
+        return None
+    return "vanishes" if controlled == "not distinguishable" else "reverses"
 
 
 def versus(job: dict[str, Any], base: dict[str, Any], values: Sequence[str], seed: int) -> dict[str, Any]:
-    """Per value, ``job - base`` paired over prompts, or why it cannot be (different prompts)."""
+    """Per value, ``job - base`` paired over prompts, or why it cannot be (different prompts); with
+    answer lengths in both jobs' samples also the length-controlled difference
+    (:func:`~alignrun.uncertainty.length_controlled`) and whether the verdict survives it."""
     out: dict[str, Any] = {}
     for v in values:
-        (pa, a), (pb, b) = _per_prompt(job, v), _per_prompt(base, v)
+        (pa, a, la), (pb, b, lb) = _per_prompt(job, v), _per_prompt(base, v)
         if not a or not b:
             continue
         if pa != pb:
             out[v] = {"difference": None, "ci": None, "verdict": "not paired (different prompts)"}
             continue
         out[v] = difference_record(paired_difference(a, b, seed))
+        if la is not None and lb is not None:
+            lc = difference_record(length_controlled(a, la, lb, b, seed=seed))
+            out[v]["length_controlled"] = lc
+            out[v]["under_length_control"] = under_length_control(out[v]["verdict"], lc["verdict"])
     return out
 
 
@@ -282,7 +301,9 @@ def render(summary: dict[str, Any]) -> str:
             "",
             "Each job minus its baseline job (the one with the same other settings), paired over prompts: "
             "the interval of the mean per-prompt difference from a bootstrap that resamples prompts. "
-            "*better* / *worse*: the interval excludes 0; otherwise the difference is within the noise.",
+            "*better* / *worse*: the interval excludes 0; otherwise the difference is within the noise. "
+            "† marks a decided verdict that reverses or vanishes when each prompt's difference is regressed "
+            "on the answers' length difference and read at equal length (the verdict may be length).",
             "",
             "| job | method and settings | vs job | " + " | ".join(values) + " |",
             "|---|---|---|" + "---|" * len(values),
@@ -291,7 +312,13 @@ def render(summary: dict[str, Any]) -> str:
             cells = []
             for v in values:
                 d = row["vs_baseline"].get(v)
-                cells.append(f"{fmt_ci(d['difference'], d['ci'])} **{d['verdict']}**" if d else "–")
+                change = d and d.get("under_length_control")
+                cells.append(
+                    f"{fmt_ci(d['difference'], d['ci'])} **{d['verdict']}**"
+                    + (f" (†{change} under length control)" if change else "")
+                    if d
+                    else "–"
+                )
             lines.append(
                 f"| {row['dir']} | {row['label']} | {row['baseline_job']} | " + " | ".join(cells) + " |"
             )
@@ -348,6 +375,11 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
         said = [
             f"{v} {d['verdict']}"
             + (f" ({d['difference']:+.3f})" if d["verdict"] in ("better", "worse") else "")
+            + (
+                f", which {d['under_length_control']} under length control"
+                if d.get("under_length_control")
+                else ""
+            )
             for v, d in row["vs_baseline"].items()
         ]
         out.append(

@@ -15,6 +15,8 @@ noise (about +-0.1) is as large as most differences between methods. Three estim
   seeds), where a bootstrap over 4-8 values would be too coarse.
 - :func:`noise_aware_front`: Pareto flags that say when a candidate is dominated only within noise.
 - :func:`hypervolume_interval`: a bootstrap interval of a candidate set's hypervolume.
+- :func:`length_controlled`: a score (or a paired difference) with answer length regressed out,
+  read at the base model's length (AlpacaEval-LC style), with a bootstrap interval.
 
 All resample with :func:`scipy.stats.bootstrap` (scipy comes with causal-learn and is declared).
 """
@@ -175,6 +177,66 @@ def hypervolume_interval(
         draws.append(hypervolume(np.stack(means, axis=1).tolist(), reference))
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     return Interval(estimate, float(lo), float(hi), level)
+
+
+@dataclass(frozen=True)
+class LengthControlled(Difference):
+    """A length-controlled estimate: the intercept of ``y = a + b·Δlength`` (``estimate`` = ``a``)
+    with its interval, the ``slope`` ``b`` (score per answer token), and a verdict (for differences)."""
+
+    slope: float = 0.0
+
+
+def length_controlled(
+    scores: Scores,
+    lengths: Scores,
+    base_lengths: Scores,
+    base_scores: Scores | None = None,
+    seed: int = 0,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+) -> LengthControlled:
+    """A score with answer length regressed out, read where the answer is as long as the base's.
+
+    Per prompt ``i``: ``x_i = lengths[i] - base_lengths[i]`` (tokens) and ``y_i = scores[i]`` (or, given
+    ``base_scores``, the paired difference ``scores[i] - base_scores[i]``). Least squares
+    ``y = a + b·x``; ``a`` is the score (difference) at zero length difference — what the judge would
+    say had the model answered at the base's length, the way AlpacaEval's length-controlled win rate
+    reads its GLM at zero length difference (Dubois et al. 2024). Where ``x`` does not vary (every
+    answer kept its base length, or all grew alike) the slope cannot be estimated and this is the
+    plain mean. The interval is a percentile bootstrap over
+    prompts (``x`` and ``y`` resampled together); with ``base_scores`` the verdict says whether it
+    excludes 0. A slope from a handful of prompts is noisy: read ``a`` with its interval.
+
+    Raises:
+        AlignrunError: lists of different lengths or non-finite values.
+    """
+    y, n, nb = _finite(scores, "scores"), _finite(lengths, "lengths"), _finite(base_lengths, "base lengths")
+    b_y = _finite(base_scores, "base scores") if base_scores is not None else np.zeros_like(y)
+    if not len(y) == len(n) == len(nb) == len(b_y):
+        raise AlignrunError(
+            f"length control needs one length per score: {len(y)} scores, {len(n)} lengths, "
+            f"{len(nb)} base lengths, {len(b_y)} base scores"
+        )
+    x, y = n - nb, y - b_y
+    a, b = _intercept_slope(x[None], y[None])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), (resamples, len(y)))
+    draws, _ = _intercept_slope(x[idx], y[idx])
+    lo, hi = (float(q) for q in np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]))
+    if np.ptp(y) == 0:
+        lo = hi = float(a[0])
+    verdict: Verdict = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
+    return LengthControlled(float(a[0]), lo, hi, level, verdict, float(b[0]))
+
+
+def _intercept_slope(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise least squares ``y = a + b·x`` over the last axis; ``b = 0`` where ``x`` does not vary."""
+    xm, ym = x.mean(-1, keepdims=True), y.mean(-1, keepdims=True)
+    var = ((x - xm) ** 2).sum(-1)
+    cov = ((x - xm) * (y - ym)).sum(-1)
+    b = np.divide(cov, var, out=np.zeros_like(cov), where=var > 1e-12)
+    return ym[..., 0] - b * xm[..., 0], b
 
 
 def _finite(values: Scores, name: str) -> np.ndarray:

@@ -109,7 +109,9 @@ class Conditioned:
         grid = [dict(zip(names, w, strict=True)) for w in simplex_grid(len(names), self.weight_step)]
         for mix in tqdm(grid, desc="conditioned candidates", disable=not show):
             ev = evaluate(run, lm, [run.steering, Preference(gate, ADAPTER, mix)], False, self.eval_prompts)
-            candidates.append(Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt))
+            candidates.append(
+                Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
+            )
             run.log(
                 {f"conditioned/{n}": s for n, s in ev.scores.items()}
                 | {f"conditioned/w/{n}": w for n, w in mix.items()}

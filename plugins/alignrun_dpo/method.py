@@ -132,7 +132,9 @@ class DPO:
                 mix = dict(zip(names, weights, strict=True))
                 ev = evaluate(run, lm, [run.steering, adapters.AdapterMix(mix)], profile=False)
                 scores = ev.scores
-                candidates.append(Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt))
+                candidates.append(
+                    Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
+                )
                 run.log(
                     {f"soup/{n}": s for n, s in scores.items()} | {f"soup/w/{n}": w for n, w in mix.items()}
                 )

@@ -80,7 +80,9 @@ class MOD:
             t = time.perf_counter()
             ev = evaluate(run, run.lm, [run.steering, Composition(mix, self.rule)], False, self.eval_prompts)
             seconds += time.perf_counter() - t
-            candidates.append(Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt))
+            candidates.append(
+                Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
+            )
             run.log({f"mod/{n}": s for n, s in ev.scores.items()} | {f"mod/w/{n}": w for n, w in mix.items()})
         metrics["mod/candidate_seconds"] = seconds / len(grid)
         uniform = {n: 1.0 / len(names) for n in names}

@@ -177,7 +177,9 @@ class MVA:
                 max_prompts=self.ext.eval_prompts,
             )
             scores = ev.scores
-            candidates.append(Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt))
+            candidates.append(
+                Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
+            )
             run.log(
                 {f"mva/candidate/{v}": s for v, s in scores.items()}
                 | {f"mva/w/{v}": w for v, w in mix.items()}
