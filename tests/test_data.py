@@ -7,7 +7,15 @@ from datasets import Dataset
 
 from alignrun import AlignrunError, Value
 from alignrun.data import DataSpec
-from alignrun.data.bundled import bundled_text, eval_pairs, eval_prompts, pairs, read_jsonl
+from alignrun.data.bundled import FILES, bundled_text, eval_pairs, eval_prompts, pairs, read_jsonl
+from alignrun.data.shortcuts import (
+    agreements,
+    longer_votes,
+    refusal_votes,
+    shortcut_warnings,
+    wilson,
+)
+from alignrun.profile.schwartz import SCHWARTZ_VALUES, schwartz_value
 
 VALUES = ["helpful", "harmless", "honest"]
 
@@ -16,15 +24,61 @@ VALUES = ["helpful", "harmless", "honest"]
 def test_bundled_value_data(name: str) -> None:
     ds = pairs(name)
     assert ds.column_names == ["prompt", "chosen", "rejected"]
-    assert len(ds) >= 150
+    assert len(ds) >= 300
     assert all(row["chosen"] != row["rejected"] for row in ds)
     assert len(set(ds["prompt"])) == len(ds)
     prompts = eval_prompts(name)
-    assert len(prompts) >= 40
+    assert len(prompts) >= 100
     held_out = eval_pairs(name)
     assert held_out.column_names == ["prompt", "chosen", "rejected"] and held_out["prompt"] == prompts
     norm = {" ".join(p.lower().split()) for p in ds["prompt"]}
     assert not {" ".join(p.lower().split()) for p in prompts} & norm  # held out
+
+
+@pytest.mark.parametrize("name", SCHWARTZ_VALUES)
+def test_schwartz_stance_pairs(name: str) -> None:
+    train, held = read_jsonl(f"{name}.pairs.jsonl"), read_jsonl(f"{name}.eval.jsonl")
+    assert len(held) >= 60 and len(train) >= 60
+    prompts = [" ".join(r["prompt"].lower().split()) for r in train + held]
+    assert len(set(prompts)) == len(prompts)  # distinct, and none held out is trained on
+    for r in train + held:  # matched in length: the stance separates them, not how much is said
+        assert set(r) == {"prompt", "chosen", "rejected"}
+        assert 0.75 <= len(r["chosen"]) / len(r["rejected"]) <= 1.33, r["prompt"]
+    assert schwartz_value(name).heldout_pairs["prompt"] == [r["prompt"] for r in held]
+
+
+PAIR_FILES = sorted(p.name for p in FILES.iterdir() if p.name.endswith((".pairs.jsonl", ".eval.jsonl")))
+
+
+def test_every_value_has_its_pair_files() -> None:
+    assert len(PAIR_FILES) == 2 * (len(VALUES) + len(SCHWARTZ_VALUES))
+
+
+@pytest.mark.parametrize("name", PAIR_FILES)
+def test_no_shortcut_predicts_the_labels(name: str) -> None:
+    # "prefer the longer answer" and "prefer the refusal keyword" agree with the labels 40-60% of the time
+    rows = read_jsonl(name)
+    for a in agreements(rows):
+        assert 0.40 <= a.rate <= 0.60, f"{name}: prefer the {a.name} agrees {a.rate:.2f}"
+    assert not shortcut_warnings(rows, name)
+
+
+def test_shortcut_baselines_on_known_pairs() -> None:
+    rows = [
+        {"prompt": "a", "chosen": "long answer here", "rejected": "short"},  # longer: 1; keyword: tie
+        {"prompt": "b", "chosen": "I can't help with that.", "rejected": "Sure, step one: this."},  # 1; 1
+        {"prompt": "c", "chosen": "same", "rejected": "SAME"},  # tie; tie
+        {"prompt": "d", "chosen": "Yes.", "rejected": "Sorry, but I won’t."},  # 0 (shorter); 0
+    ]
+    assert longer_votes(rows) == [1.0, 1.0, 0.5, 0.0]
+    assert refusal_votes(rows) == [0.5, 1.0, 0.5, 0.0]
+    longer, keyword = agreements(rows)
+    assert longer.rate == pytest.approx(2.5 / 4) and keyword.rate == pytest.approx(2 / 4)
+    assert longer.low < longer.rate < longer.high and not longer.balanced and keyword.balanced
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == pytest.approx(1.0)
+    lo, hi = wilson(5, 10)  # the textbook Wilson interval for 5 of 10
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert len(shortcut_warnings(rows * 5, "mine")) == 1
 
 
 def test_missing_bundled_file_is_clear() -> None:
@@ -79,10 +133,12 @@ def test_missing_columns_and_empty_data_are_clear() -> None:
         DataSpec().prepare({"a": empty})
 
 
-def test_harmful_requests_make_the_value_conflict_real() -> None:
-    # the rejected (harmful) answers are the compliant, helpful-looking ones
-    from alignrun.scorers.phrase import refusal_scorer
+def test_harmless_refusals_are_on_both_sides() -> None:
+    # harmful requests: the refusal is chosen; benign requests that only sound dangerous ("kill a Python
+    # process"): the needless refusal is rejected, so refusing is no shortcut to a harmless score
+    from alignrun.data.shortcuts import has_refusal
 
-    ds = pairs("harmless")
-    refusing = refusal_scorer()
-    assert sum(refusing.matches(r) for r in ds["rejected"]) < 0.1 * len(ds)
+    for rows in (read_jsonl("harmless.pairs.jsonl"), read_jsonl("harmless.eval.jsonl")):
+        chosen = sum(has_refusal(r["chosen"]) and not has_refusal(r["rejected"]) for r in rows)
+        rejected = sum(has_refusal(r["rejected"]) and not has_refusal(r["chosen"]) for r in rows)
+        assert chosen >= 0.2 * len(rows) and rejected >= 0.2 * len(rows)

@@ -166,7 +166,7 @@ def test_derivation_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pyt
     assert rec["eval_prompts"]["n"] == 4 and rec["scorer"]["from"] == "exemplars"
     assert rec["pairs"]["cache_hit"] is False and len(data.pairs["security"]) == rec["pairs"]["pairs"] > 0
     assert not set(data.eval_prompts["security"]) & set(data.pairs["security"]["prompt"])
-    assert rec["pairs"]["judge_agreement"]["on"] == "held-out exemplars vs counter-exemplars"
+    assert rec["pairs"]["judge_agreement"]["on"] == "heldout_pairs"  # its 64 held-out stance pairs
 
     calls: list[int] = []
 

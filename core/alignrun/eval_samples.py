@@ -7,16 +7,21 @@ trained or steered model the same prompts answered before (base) and after.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from alignrun.evaluation import Evaluation
 
 
-def sample_rows(final: Evaluation, base: Evaluation | None = None) -> list[dict[str, Any]]:
+def sample_rows(
+    final: Evaluation,
+    base: Evaluation | None = None,
+    groups: Mapping[str, Sequence[str | None]] | None = None,
+) -> list[dict[str, Any]]:
     """Rows ``{value, index, prompt, answer, score, tokens[, base_answer, base_score, base_tokens]}`` in
-    prompt order (``tokens``: the answer's length in the model's tokens, for length control).
+    prompt order (``tokens``: the answer's length in the model's tokens, for length control); a value
+    whose eval prompts carry groups (``RunData.eval_groups``) also has each prompt's ``group``.
 
     ``score`` is None for a value without per-prompt scores (a scorer-less value, or a plugin
     that returned only a mean).
@@ -37,6 +42,8 @@ def sample_rows(final: Evaluation, base: Evaluation | None = None) -> list[dict[
                 "score": scores[i] if scores else None,
                 "tokens": lengths[i] if lengths else None,
             }
+            if groups and groups.get(value):
+                row["group"] = groups[value][i]
             if before is not None and i < len(before.responses) and before.prompts[i] == prompt:
                 row["base_answer"] = before.responses[i]
                 row["base_score"] = before_scores[i] if before_scores else None

@@ -110,6 +110,7 @@ def run_job(
     Raises:
         AlignrunError: bad config or data (a one-line message; the CLI exits non-zero).
     """
+    from alignrun.breakdown import group_breakdown
     from alignrun.eval_samples import sample_rows
     from alignrun.evaluation import Evaluation, evaluate
     from alignrun.plots import load_baselines
@@ -199,11 +200,18 @@ def run_job(
                 | ({"replaces_steering": True} if by == "method" and outcome.replaces_steering else {})
                 for by, i in applied
             ],
+            breakdown=group_breakdown(evaluation, run.data.eval_groups, int(cfg.seed)),
             uncertainty=uncertainty,
             warnings=warned.messages,
         )
         if run.is_main_process:
-            write_results(out, summary, reference, outcome.artefacts, sample_rows(evaluation, base))
+            write_results(
+                out,
+                summary,
+                reference,
+                outcome.artefacts,
+                sample_rows(evaluation, base, run.data.eval_groups),
+            )
         results = summary  # only once written: run_finish sees results or an error, not both
         return results
     except BaseException as exc:

@@ -40,6 +40,7 @@ RESULT_KEYS = (
     "derived",
     "verdicts",
     "applied",
+    "breakdown",
     "scores_ci",
     "value_profile_ci",
     "metrics_ci",
@@ -196,6 +197,7 @@ def build_results(
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
     applied: Sequence[dict[str, Any]] = (),
+    breakdown: dict[str, dict[str, Any]] | None = None,
     uncertainty: dict[str, Any] | None = None,
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -205,7 +207,8 @@ def build_results(
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
     and whether they are the same (``circular``); ``applied``: the interventions the final evaluation
     ran under, in the order entered (``by``: ``steering`` or ``method``, then
-    :func:`~alignrun.interventions.describe_intervention`'s record); ``uncertainty``:
+    :func:`~alignrun.interventions.describe_intervention`'s record); ``breakdown``: per value whose eval
+    prompts carry groups, each group's score and refusal rate (:mod:`alignrun.breakdown`); ``uncertainty``:
     :func:`summarise_uncertainty`'s dict (None: no intervals, e.g. a plugin's own results);
     ``warnings``: what the run warned about (bad-but-legal input, degenerate results), in order.
     """
@@ -229,6 +232,7 @@ def build_results(
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
         "applied": [dict(a) for a in applied],
+        "breakdown": breakdown or {},
         **{k: extra.get(k) for k in UNCERTAINTY_KEYS},
         "warnings": list(dict.fromkeys(warnings)),
     }
@@ -394,6 +398,29 @@ def _length_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _breakdown_section(results: dict[str, Any]) -> list[str]:
+    """Report lines: per value with grouped eval prompts, each group's score and refusal rate."""
+    lines: list[str] = []
+    for value, groups in (results.get("breakdown") or {}).items():
+        lines += [
+            "",
+            f"## `{value}` by prompt group",
+            "",
+            "Refusal rate: answers with a refusal keyword (Wilson 95% interval); score: the value's scorer "
+            "(bootstrap 95% interval).",
+            "",
+            "| group | prompts | score [95% CI] | refusal rate [95% CI] |",
+            "|---|---|---|---|",
+        ]
+        for group, g in groups.items():
+            lo, hi = g["refusal_ci"]
+            lines.append(
+                f"| {group} | {g['n']} | {fmt_ci(g.get('score'), g.get('score_ci'))} "
+                f"| {g['refusal_rate']:.2f} [{lo:.2f}, {hi:.2f}] |"
+            )
+    return lines
+
+
 def _quote(text: str, limit: int = 240) -> str:
     one_line = " ".join(text.split()) or "(empty answer)"
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
@@ -493,6 +520,7 @@ def render_report(
                 + " |"
             )
     lines += _length_section(results)
+    lines += _breakdown_section(results)
     lines += _applied(results)
     lines += _provenance(results)
     if results["value_profile"]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alignrun.data.shortcuts import shortcut_warnings
 from alignrun.errors import AlignrunError
 from alignrun.settings import check_fields, ranged
 
@@ -24,8 +25,8 @@ FEW_PAIRS = 8  # fewer than one default batch: said in the log and the report, t
 log = logging.getLogger("alignrun")
 
 
-def _materialise(source: Any) -> Any:
-    """A source as given, or built from its config node."""
+def _materialise(source: Any, own_file: str = "preference_pairs") -> Any:
+    """A source as given, or built from its config node (``{path: ...}``: the loader ``own_file``)."""
     from omegaconf import OmegaConf
 
     if OmegaConf.is_config(source):
@@ -34,22 +35,49 @@ def _materialise(source: Any) -> Any:
         from alignrun.config import build
 
         return build(source, _convert_="all")
-    if isinstance(source, dict) and "path" in source:  # +data.sources.<value>.path=my.jsonl: your own pairs
-        from alignrun.data.loaders import preference_pairs
+    if isinstance(source, dict) and "path" in source:  # +data.sources.<value>.path=my.jsonl: your own file
+        from alignrun.data import loaders, prompt_sets
 
-        return preference_pairs(**source)
+        load = loaders.preference_pairs if own_file == "preference_pairs" else prompt_sets.prompt_file
+        return load(**source)
     return source
+
+
+def _prompt_rows(name: str, rows: Any) -> tuple[list[str], list[str | None]]:
+    """An eval source's rows (strings, or ``{"prompt", "group"}`` mappings) as prompts and groups."""
+    if isinstance(rows, str) or (not isinstance(rows, Sequence) and not hasattr(rows, "__iter__")):
+        raise AlignrunError(
+            f"data.eval_sources.{name} must give a list of prompts, got {type(rows).__name__}"
+        )
+    prompts: list[str] = []
+    groups: list[str | None] = []
+    for row in rows:
+        prompt, group = (row, None) if isinstance(row, str) else (None, None)
+        if isinstance(row, Mapping):
+            prompt, group = row.get("prompt"), row.get("group")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise AlignrunError(
+                f"data.eval_sources.{name}: every row needs a non-empty prompt, got {row!r:.80}"
+            )
+        prompts.append(prompt)
+        groups.append(None if group is None else str(group))
+    if not prompts:
+        raise AlignrunError(f"data.eval_sources.{name} gave no prompts")
+    return prompts, groups
 
 
 @dataclass
 class RunData:
     """Per value: training preference pairs (a ``datasets.Dataset``), held-out eval prompts, and
     training prompts (the pairs' prompts, else the derived ones: what on-policy methods and steering
-    searches use; never among the eval prompts)."""
+    searches use; never among the eval prompts); ``eval_groups``: for values whose eval prompts came
+    from ``data.eval_sources`` with groups (Do-Not-Answer's risk areas), one label per eval prompt —
+    the report breaks the value's scores down by them."""
 
     pairs: dict[str, Any] = field(default_factory=dict)
     eval_prompts: dict[str, list[str]] = field(default_factory=dict)
     train_prompts: dict[str, list[str]] = field(default_factory=dict)
+    eval_groups: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,12 +92,18 @@ class DataSpec:
             your own file (:func:`alignrun.data.loaders.preference_pairs`); nodes are instantiated
             only for values in the run, so ``data=pku_saferlhf values=[harmless]`` never loads the
             helpful split.
+        eval_sources: value -> where its eval prompts come from instead of its own: a config node
+            (``_target_``) giving prompts or rows ``{"prompt", "group"}`` (e.g.
+            :func:`alignrun.data.prompt_sets.do_not_answer`, ``data=do_not_answer``), or ``{path: ...,
+            [prompt_column: ..., group_column: ...]}`` for your own file
+            (:func:`alignrun.data.prompt_sets.prompt_file`).
         seed: the subsampling seed.
     """
 
     max_pairs: int | None = ranged(None, ge=1)
     max_eval_prompts: int | None = ranged(None, ge=1)  # 0 would report no scores at all
     sources: Mapping[str, Any] = field(default_factory=dict)
+    eval_sources: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,9 +115,9 @@ class DataSpec:
         Raises:
             AlignrunError: pairs lack a required column or are empty.
         """
-        unused = sorted(set(self.sources) - set(values))
+        unused = sorted((set(self.sources) | set(self.eval_sources)) - set(values))
         if unused:
-            log.info("data.sources for %s not loaded: not among this run's values", ", ".join(unused))
+            log.info("data sources for %s not loaded: not among this run's values", ", ".join(unused))
         data = RunData()
         for name, value in values.items():
             pairs = _materialise(self.sources[name]) if name in self.sources else value.preference_data
@@ -97,6 +131,11 @@ class DataSpec:
                 if len(pairs) == 0:
                     raise AlignrunError(f"preference data of value '{name}' is empty")
                 data.pairs[name] = self.cap(name, pairs)
+                if name in self.sources:  # your own file: say which shortcut predicts its labels
+                    for line in shortcut_warnings(
+                        list(data.pairs[name]), f"preference data of value '{name}'"
+                    ):
+                        log.warning("%s", line)
                 if len(data.pairs[name]) < FEW_PAIRS:
                     log.warning(
                         "value '%s' has only %d preference pair(s): training repeats them every step "
@@ -104,11 +143,18 @@ class DataSpec:
                         name,
                         len(data.pairs[name]),
                     )
-            prompts = list(value.eval_prompts or [])
+            if name in self.eval_sources:
+                prompts, groups = _prompt_rows(name, _materialise(self.eval_sources[name], "prompt_file"))
+            else:
+                prompts, groups = list(value.eval_prompts or []), []
             if self.max_eval_prompts is not None and len(prompts) > self.max_eval_prompts:
-                keep = self.rng(name, "eval_prompts").sample(range(len(prompts)), self.max_eval_prompts)
-                prompts = [prompts[i] for i in sorted(keep)]
+                keep = sorted(
+                    self.rng(name, "eval_prompts").sample(range(len(prompts)), self.max_eval_prompts)
+                )
+                prompts, groups = [prompts[i] for i in keep], [groups[i] for i in keep] if groups else []
             data.eval_prompts[name] = prompts
+            if any(g is not None for g in groups):
+                data.eval_groups[name] = groups
         return data
 
     def cap(self, name: str, pairs: Any) -> Any:

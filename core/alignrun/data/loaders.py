@@ -53,6 +53,8 @@ FORMATS = {  # what each loader reads, named in its errors
     "prompt_column=, chosen_column=, rejected_column=) in .jsonl/.json/.csv/.parquet files or a folder",
     "pku_saferlhf": "PKU-SafeRLHF rows: prompt, response_0, response_1, better/safer_response_id",
     "hh_rlhf": "HH-RLHF rows: chosen and rejected transcripts ('Human: ... Assistant: ...')",
+    "prompt_file": "one row per prompt with a column prompt (another name via prompt_column=) and an "
+    "optional group column (group_column=)",
     "valuebench_questionnaire": "ValueBench value_orientation.csv: questionnaire, item, value, agreement, "
     "question",
 }

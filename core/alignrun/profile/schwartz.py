@@ -29,7 +29,12 @@ SCHWARTZ_VALUES = (
 
 
 def schwartz_values(names: list[str] | None = None) -> dict[str, Value]:
-    """The 10 values (or ``names`` of them, in circumplex order) with definition, items, exemplars."""
+    """The 10 values (or ``names`` of them, in circumplex order) with definition, items, exemplars, and
+    their held-out stance pairs (``<value>.eval.jsonl``: one scenario, an answer acting on the value and
+    one against it, matched in length) that measure judges. Their training stance pairs are not the
+    values' preference data: methods derive on-policy pairs unless ``data=stance`` supplies them."""
+    from alignrun.data.bundled import eval_pairs
+
     rows = {row["value"]: row for row in read_jsonl("schwartz.values.jsonl")}
     items: dict[str, list[dict[str, Any]]] = {}
     for item in read_jsonl("schwartz.questionnaire.jsonl"):
@@ -44,6 +49,7 @@ def schwartz_values(names: list[str] | None = None) -> dict[str, Value]:
             questionnaire=items[v],
             exemplars=rows[v]["exemplars"],
             counter_exemplars=rows[v]["counter_exemplars"],
+            heldout_pairs=eval_pairs(v),
         )
         for v in chosen
     }
