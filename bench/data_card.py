@@ -27,13 +27,14 @@ def _norm(text: str) -> str:
 
 
 def card_row(name: str, rows: Sequence[Mapping[str, str]]) -> str:
-    """One markdown row: file, pairs, prompts, median lengths, both baselines with intervals."""
+    """One markdown row: file, pairs, prompts, lengths (median, mean gap), both baselines with intervals."""
     cells = [
         name,
         str(len(rows)),
         str(len({_norm(r["prompt"]) for r in rows})),
         f"{statistics.median(len(r['chosen']) for r in rows):.0f} / "
         f"{statistics.median(len(r['rejected']) for r in rows):.0f}",
+        f"{statistics.mean(len(r['chosen']) - len(r['rejected']) for r in rows):+.0f}",
     ]
     for a in agreements(rows):
         mark = "" if a.balanced else " ⚠"
@@ -42,8 +43,9 @@ def card_row(name: str, rows: Sequence[Mapping[str, str]]) -> str:
 
 
 HEADER = (
-    '| file | pairs | distinct prompts | median chars chosen / rejected | "prefer the longer answer" agrees '
-    '| "prefer the refusal keyword" agrees |\n|---|---|---|---|---|---|'
+    "| file | pairs | distinct prompts | median chars chosen / rejected | mean chars chosen − rejected "
+    '| "prefer the longer answer" agrees | "prefer the refusal keyword" agrees |\n'
+    "|---|---|---|---|---|---|---|"
 )
 
 
