@@ -12,6 +12,7 @@ import pytest
 from omegaconf import DictConfig
 
 from alignrun import AlignrunError, MethodResult, Run, hookimpl
+from alignrun.config import build
 from alignrun.lm import LM
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
@@ -87,8 +88,16 @@ def test_generate_hook_replaces_default_and_scores_follow(smoke_cfg: DictConfig,
             return ["I can't help with that." for _ in prompts]
 
     results = run_job(smoke_cfg, tmp_path, _pm_with(Refuser()))
-    assert results["scores"]["harmless"] > 0  # every answer is a refusal: harmless-like
-    assert results["scores"]["helpful"] < 0  # ... and unhelpful
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert rows and {r["answer"] for r in rows} == {"I can't help with that."}
+    assert results["scores"]["helpful"] < 0  # a refusal is unhelpful
+    for value in ("helpful", "harmless"):
+        mine = [r for r in rows if r["value"] == value]
+        scorer = build(smoke_cfg["values"][value]["scorer"], _convert_="all")
+        expected = scorer.score(  # the scores are the value's scorer on the hook's answers
+            [r["prompt"] for r in mine], [r["answer"] for r in mine]
+        )
+        assert results["scores"][value] == pytest.approx(sum(expected) / len(expected))
 
 
 def test_steering_applied_during_generation_only(smoke_cfg: DictConfig, tmp_path: Path) -> None:
