@@ -142,3 +142,18 @@ def test_harmless_refusals_are_on_both_sides() -> None:
         chosen = sum(has_refusal(r["chosen"]) and not has_refusal(r["rejected"]) for r in rows)
         rejected = sum(has_refusal(r["rejected"]) and not has_refusal(r["chosen"]) for r in rows)
         assert chosen >= 0.2 * len(rows) and rejected >= 0.2 * len(rows)
+
+
+def test_the_data_card_in_the_docs_is_current() -> None:
+    # docs/data.md's table is what `python bench/data_card.py` prints for the files as they are
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("data_card", root / "bench" / "data_card.py")
+    assert spec is not None and spec.loader is not None
+    card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(card)
+    rows = [card.card_row(name, read_jsonl(name)) for name in card.bundled_files()]
+    doc = (root / "docs" / "data.md").read_text(encoding="utf-8")
+    assert card.HEADER in doc and "\n".join(rows) in doc, "rerun python bench/data_card.py into docs/data.md"
