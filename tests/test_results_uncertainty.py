@@ -98,7 +98,8 @@ def test_candidates_get_intervals_front_flags_and_a_hypervolume_interval(tmp_pat
         assert c["front"] in ("front", "dominated", "dominated within noise")
         assert c["pareto"] == (c["front"] == "front")
         assert set(c["scores_ci"]) == set(c["vs_base"]) == {"helpful", "harmless"}
-        assert set(c["length"]) == set(c["scores_lc"]) == set(c["vs_base_lc"]) == {"helpful", "harmless"}
+        assert set(c["length"]) == set(c["base_length"]) == set(c["scores_lc"]) == {"helpful", "harmless"}
+        assert set(c["vs_base_lc"]) == {"helpful", "harmless"}
         assert all(iv["ci"][0] <= iv["estimate"] <= iv["ci"][1] for iv in c["scores_lc"].values())
 
 

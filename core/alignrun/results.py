@@ -87,17 +87,24 @@ def length_record(
     values: Sequence[str],
     seed: int,
 ) -> dict[str, Any]:
-    """Mean answer tokens and, against the base's answers to the same prompts, the length-controlled
-    score (``scores_lc``: estimate, interval, slope per token) and paired difference (``vs_base_lc``).
+    """Mean answer tokens (``tokens``; the base's on the same prompts: ``base_tokens``) and, against the
+    base's answers to the same prompts, the length-controlled score (``scores_lc``: estimate, interval,
+    slope per token) and paired difference (``vs_base_lc``).
 
     A model scored on the first ``k`` prompts pairs with the base's first ``k`` (as ``vs_base``).
     """
-    out: dict[str, Any] = {"tokens": _mean_tokens(lengths), "scores_lc": {}, "vs_base_lc": {}}
+    out: dict[str, Any] = {
+        "tokens": _mean_tokens(lengths),
+        "base_tokens": {},
+        "scores_lc": {},
+        "vs_base_lc": {},
+    }
     for v in values:
         a, n, b, nb = per_prompt.get(v), lengths.get(v), base_pp.get(v), base_lengths.get(v)
         if not (a and n and b and nb) or len(n) != len(a) or len(b) < len(a) or len(nb) < len(a):
             continue
         k = len(a)
+        out["base_tokens"][v] = sum(nb[:k]) / k
         lc = length_controlled(a, n, nb[:k], seed=seed)
         out["scores_lc"][v] = {"estimate": lc.estimate, "ci": lc.to_list(), "slope": lc.slope}
         out["vs_base_lc"][v] = difference_record(length_controlled(a, n, nb[:k], b[:k], seed=seed))
@@ -139,6 +146,7 @@ def summarise_uncertainty(
                 "scores_ci": {v: mean_interval(c.per_prompt[v], seed).to_list() for v in c.per_prompt},
                 "vs_base": vs_base(c.per_prompt),
                 "length": lengths["tokens"],
+                "base_length": lengths["base_tokens"],
                 "scores_lc": lengths["scores_lc"],
                 "vs_base_lc": lengths["vs_base_lc"],
             }
@@ -490,12 +498,8 @@ def render_report(
             + "). *front*: on the front; *dominated*: another candidate is better with the difference "
             "decided (paired intervals); *within noise*: dominated on the means only.",
             "",
-            "Answer tokens beside the base's ("
-            + ", ".join(
-                f"{v} {fmt(n, 1)}"
-                for v, n in ((results.get("length_control") or {}).get("base") or {}).items()
-            )
-            + "); *LC*: the length-controlled score (section Length control).",
+            "*tokens*: the candidate's mean answer length per value, the base model's on the same prompts in "
+            "brackets; *LC*: the length-controlled score (section Length control).",
             "",
             "| "
             + " | ".join(
@@ -506,12 +510,15 @@ def render_report(
         ]
         for c in results["candidates"]:
             ci, lc = c.get("scores_ci") or {}, c.get("scores_lc") or {}
-            tokens = c.get("length") or {}
+            tokens, base_tokens = c.get("length") or {}, c.get("base_length") or {}
             cells = [
                 *(fmt(c["weights"].get(v)) for v in values),
                 *(fmt_ci(c["scores"].get(v), ci.get(v)) for v in values),
                 *(fmt_ci(lc[v]["estimate"], lc[v]["ci"]) if v in lc else "–" for v in values),
-                " / ".join(fmt(tokens.get(v), 1) for v in values),
+                " / ".join(fmt(tokens.get(v), 1) for v in values)
+                + (
+                    " (" + " / ".join(fmt(base_tokens.get(v), 1) for v in values) + ")" if base_tokens else ""
+                ),
             ]
             flag = {"front": "front", "dominated": "dominated", "dominated within noise": "within noise"}
             lines.append(
