@@ -65,6 +65,25 @@ class DeriveSchema:
 
 
 @dataclass
+class JudgeSchema:
+    """``judge:`` which judge trains and which evaluates (``alignrun.judges.roles.JudgeConfig``)."""
+
+    crossfit: bool = True
+    judge_fraction: float = ranged(0.5, gt=0, lt=1)
+    split_seed: int = 0
+    evaluator: Any = None
+    validity: bool = True
+    logprob_baseline: bool = False
+
+
+@dataclass
+class CandidatesConfig:
+    """``candidates:`` how every method's candidate models are scored."""
+
+    eval_prompts: int | None = ranged(24, ge=1)
+
+
+@dataclass
 class AlignrunSchema:
     """The primary config's typed top level: ``seed=abc`` fails at composition, not mid-run."""
 
@@ -73,6 +92,8 @@ class AlignrunSchema:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     derive: DeriveSchema = field(default_factory=DeriveSchema)
+    judge: JudgeSchema = field(default_factory=JudgeSchema)
+    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     model: Any = MISSING
     values: dict[str, Any] = field(default_factory=dict)
     data: Any = MISSING
@@ -223,6 +244,7 @@ def check_settings(cfg: DictConfig) -> None:
         AlignrunError: the first setting that is wrong, named by its key.
     """
     from alignrun.derive import DeriveConfig
+    from alignrun.judges.roles import JudgeConfig
     from alignrun.settings import check_fields
 
     generation = GenerationConfig(**OmegaConf.to_container(cfg.generation, resolve=True))  # type: ignore[arg-type]
@@ -233,6 +255,7 @@ def check_settings(cfg: DictConfig) -> None:
             f"generation.max_new_tokens ({generation.max_new_tokens})"
         )
     DeriveConfig(**OmegaConf.to_container(cfg.derive, resolve=True))  # type: ignore[arg-type]
+    JudgeConfig(**OmegaConf.to_container(cfg.judge, resolve=True))  # type: ignore[arg-type]
     _build_checked(cfg.data, "data", _recursive_=False)
     build_method(cfg)
     _build_checked(cfg.steering, "steering", _convert_="all")

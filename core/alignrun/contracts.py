@@ -88,7 +88,9 @@ class Candidate:
     every candidate on the same prompts; from them the loop gives each candidate intervals, a
     noise-aware front flag and a paired difference against the base model. ``lengths``: value -> the
     answers' lengths in tokens (``Evaluation.lengths``), for the length-controlled scores. ``front`` is that
-    flag: ``front``, ``dominated`` or ``dominated within noise`` (set by the loop).
+    flag: ``front``, ``dominated`` or ``dominated within noise`` (set by the loop). ``prompts``: value ->
+    the prompts it was scored on (results.json records their ids;
+    :func:`alignrun.lib.candidates.score_candidates` fills it).
     """
 
     weights: dict[str, float]
@@ -98,6 +100,7 @@ class Candidate:
     per_prompt: dict[str, list[float]] = field(default_factory=dict)
     front: str | None = None
     lengths: dict[str, list[int]] = field(default_factory=dict)
+    prompts: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,6 +173,8 @@ class Run:
             exists (:mod:`alignrun.derive`).
         derived: per value, the record of what was derived for it (``results.json`` ``derived``);
             a method that trains on a judge marks it, e.g. ``derived[v]["reward"] = True``.
+        judging: per value, how its judges were assigned (the cross-fitting split, a ``judge.evaluator``;
+            :mod:`alignrun.judges.roles`), merged into ``results.json`` ``verdicts``.
     """
 
     cfg: DictConfig
@@ -184,6 +189,7 @@ class Run:
     is_main_process: bool = True
     judges: dict[str, Scorer] = field(default_factory=dict)
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)
+    judging: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:

@@ -32,6 +32,9 @@ def model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+MEMO_SIZE = 50_000  # remembered texts per embedder (~77 MB of vectors)
+
+
 class Embedder:
     """Encodes texts to unit vectors, ``[n, 384]`` float32 on CPU.
 
@@ -50,20 +53,29 @@ class Embedder:
         self.model = AutoModel.from_pretrained(folder).eval()
         self.batch_size = batch_size
         self.max_length = max_length
+        # text -> its vector: a run embeds the same answers many times (scoring, the judge checks'
+        # probes, the trainer judge's votes); bounded so a long sweep's memory stays flat
+        self._memo: dict[str, torch.Tensor] = {}
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
+        """Unit vectors of ``texts``; each distinct new text is embedded once, in length-sorted batches
+        (less padding), and remembered."""
+        missing = sorted({t for t in texts if t not in self._memo}, key=len)
+        if len(self._memo) + len(missing) > MEMO_SIZE:
+            self._memo.clear()
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
             enc = self.tokenizer(
                 batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
             )
             hidden = self.model(**enc).last_hidden_state  # [b, t, d]
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1))
-        return torch.cat(out) if out else torch.empty(0, self.model.config.hidden_size)
+            self._memo.update(zip(batch, torch.nn.functional.normalize(pooled, dim=-1), strict=True))
+        if not texts:
+            return torch.empty(0, self.model.config.hidden_size)
+        return torch.stack([self._memo[t] for t in texts])
 
 
 @functools.lru_cache(maxsize=1)

@@ -63,11 +63,21 @@ def build_values(cfg: DictConfig) -> dict[str, Value]:
 def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Run:
     """Build model, values, data (derived where a value lacks it), method and steering."""
     from alignrun.derive import Derivation, DeriveConfig
+    from alignrun.judges.roles import JudgeConfig, Judging
 
     values = build_values(cfg)
     derivation = Derivation(DeriveConfig(**cfg.derive), int(cfg.seed))
     derivation.prepare(values)  # eval prompts, scorers, judges: before the data caps see them
     spec = build(cfg.data, _recursive_=False)
+    judging = Judging(JudgeConfig(**cfg.judge), set(spec.sources))
+    own = {name: value.scorer for name, value in values.items()}
+    judging.assign(values)  # cross-fitting: training and evaluator halves, before the caps
+    for (
+        name,
+        trainer,
+    ) in judging.trainers.items():  # the value's own judge trained: now its training-half twin
+        if derivation.judges.get(name) is own[name]:
+            derivation.judges[name] = trainer
     data = spec.prepare(values)  # sources load lazily, see DataSpec
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     lm.backend = str(cfg.generation.get("backend") or lm.backend)
@@ -94,6 +104,7 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
         is_main_process=is_main,
         judges=derivation.judges,
         derived=derivation.record,
+        judging=judging.record,
     )
 
 
@@ -113,6 +124,7 @@ def run_job(
     from alignrun.breakdown import group_breakdown
     from alignrun.eval_samples import sample_rows
     from alignrun.evaluation import Evaluation, evaluate
+    from alignrun.judges.report import gate_verdicts, judge_reports
     from alignrun.plots import load_baselines
     from alignrun.results import build_results, finish_candidates, summarise_uncertainty, write_results
 
@@ -178,6 +190,11 @@ def run_job(
         if outcome.candidates and run.is_main_process:
             _plot_candidates(out, names, outcome, baselines)
         run.log({f"eval/{k}": v for k, v in evaluation.scores.items()})
+        t = time.perf_counter()
+        judge_validity = judge_reports(run)
+        checked = verdicts(run)
+        gate_verdicts(checked, judge_validity)
+        timings["judges"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         summary = build_results(
             method=group_choice(cfg, "method"),
@@ -194,7 +211,8 @@ def run_job(
             },
             timings=timings,
             derived=run.derived,
-            verdicts=verdicts(run),
+            verdicts=checked,
+            judges=judge_validity,
             applied=[
                 {"by": by, **describe_intervention(i)}
                 | ({"replaces_steering": True} if by == "method" and outcome.replaces_steering else {})
@@ -257,22 +275,27 @@ def preserved_rng() -> Iterator[None]:
 
 
 def verdicts(run: Run) -> dict[str, dict[str, Any]]:
-    """Per value: which judge made its training material, which scorer evaluated it (and its
-    score range), circular or not."""
+    """Per value: which judge made its training material (``judge``, None when nothing was judged),
+    which scored it (``evaluator``, and its score range), how the pairs were cross-fitted, and whether
+    the verdict is circular and why."""
     from alignrun.derive.scorer import describe_scorer, scorer_range
+    from alignrun.judges.roles import circularity
 
     out = {}
+    trains = changes_model(run)
     for name, value in run.values.items():
         rec = run.derived.get(name, {})
         judged = bool(rec.get("pairs") or rec.get("reward"))
         judge = run.judges.get(name)
-        j, e = describe_scorer(judge), describe_scorer(value.scorer)
-        same = judge is value.scorer or {**j, "role": ""} == {**e, "role": ""}
+        trained_on = run.data.pairs.get(name) if trains else None
+        circular, why = circularity(value.scorer, judge, trained_on, judged)
         out[name] = {
-            "judge": j if judged else None,
-            "evaluator": e,
-            "circular": judged and same,
+            "judge": describe_scorer(judge) if judged else None,
+            "evaluator": describe_scorer(value.scorer),
+            "circular": circular,
+            "why": why,
             "range": scorer_range(value.scorer),
+            **run.judging.get(name, {}),
         }
     return out
 

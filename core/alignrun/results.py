@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ RESULT_KEYS = (
     "timings",
     "derived",
     "verdicts",
+    "judges",
     "applied",
     "breakdown",
     "scores_ci",
@@ -111,6 +113,16 @@ def length_record(
     return out
 
 
+def prompt_id(prompt: str) -> str:
+    """A prompt's id in results.json: the first 10 hex digits of its text's SHA-256."""
+    return hashlib.sha256(prompt.encode()).hexdigest()[:10]
+
+
+def prompt_set(prompts: Sequence[str]) -> str:
+    """The id of an ordered prompt set (what makes two fronts comparable): a hash of its prompts' ids."""
+    return hashlib.sha256(" ".join(prompt_id(p) for p in prompts).encode()).hexdigest()[:10]
+
+
 def summarise_uncertainty(
     final: Evaluation,
     base: Evaluation | None,
@@ -138,11 +150,22 @@ def summarise_uncertainty(
         return out
 
     base_len = base.lengths if base is not None else {}
+    sets: dict[str, list[str]] = {}
+
+    def scored_on(prompts: dict[str, list[str]]) -> dict[str, str]:
+        """value -> the prompt set's id; every set's prompt ids go to ``uncertainty.prompt_sets``."""
+        out = {}
+        for v, ps in prompts.items():
+            out[v] = prompt_set(ps)
+            sets.setdefault(out[v], [prompt_id(p) for p in ps])
+        return out
+
     per_candidate = []
     for c in candidates:
         lengths = length_record(c.per_prompt, c.lengths, base_pp, base_len, values, seed)
         per_candidate.append(
             {
+                **({"prompt_set": scored_on(c.prompts)} if c.prompts else {}),
                 "scores_ci": {v: mean_interval(c.per_prompt[v], seed).to_list() for v in c.per_prompt},
                 "vs_base": vs_base(c.per_prompt),
                 "length": lengths["tokens"],
@@ -183,6 +206,8 @@ def summarise_uncertainty(
             "paired": "paired bootstrap of per-prompt differences (same prompts, same resample)",
             "hypervolume": "percentile bootstrap over prompts, candidates resampled together",
             "prompts": prompts,
+            "prompt_set": scored_on({v: g.prompts for v, g in final.generations.items()}),
+            "prompt_sets": sets,
             "base": "the model before the method, without steering" if base is not None else None,
             "length_control": "per prompt, score (or change vs base) regressed on the answer's length "
             "minus the base answer's (tokens), read at zero difference; percentile bootstrap over prompts",
@@ -204,6 +229,7 @@ def build_results(
     timings: dict[str, float],
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
+    judges: dict[str, dict[str, Any]] | None = None,
     applied: Sequence[dict[str, Any]] = (),
     breakdown: dict[str, dict[str, Any]] | None = None,
     uncertainty: dict[str, Any] | None = None,
@@ -213,11 +239,13 @@ def build_results(
 
     ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
-    and whether they are the same (``circular``); ``applied``: the interventions the final evaluation
-    ran under, in the order entered (``by``: ``steering`` or ``method``, then
-    :func:`~alignrun.interventions.describe_intervention`'s record); ``breakdown``: per value whose eval
-    prompts carry groups, each group's score and refusal rate (:mod:`alignrun.breakdown`); ``uncertainty``:
-    :func:`summarise_uncertainty`'s dict (None: no intervals, e.g. a plugin's own results);
+    and whether they are the same (``circular``), and whether the value is measured at all (the gate);
+    ``judges``: per value, its evaluator's validity report (:mod:`alignrun.judges.report`);
+    ``applied``: the interventions the final evaluation ran under, in the order entered (``by``:
+    ``steering`` or ``method``, then :func:`~alignrun.interventions.describe_intervention`'s record);
+    ``breakdown``: per value whose eval prompts carry groups, each group's score and refusal rate
+    (:mod:`alignrun.breakdown`); ``uncertainty``: :func:`summarise_uncertainty`'s dict (None: no
+    intervals, e.g. a plugin's own results);
     ``warnings``: what the run warned about (bad-but-legal input, degenerate results), in order.
     """
     extra = dict(uncertainty or {})
@@ -239,6 +267,7 @@ def build_results(
         "timings": timings,
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
+        "judges": judges or {},
         "applied": [dict(a) for a in applied],
         "breakdown": breakdown or {},
         **{k: extra.get(k) for k in UNCERTAINTY_KEYS},
@@ -319,6 +348,54 @@ def _applied(results: dict[str, Any]) -> list[str]:
             if k not in ("by", "name")
         ]
         lines.append(f"- {who}" + (": " + "; ".join(details) if details else ""))
+    return lines
+
+
+def _rate(probe: dict[str, Any] | None) -> str:
+    return "–" if not probe or probe.get("rate") is None else f"{probe['rate']:.2f}"
+
+
+def _judges_section(results: dict[str, Any]) -> list[str]:
+    """Report lines: per value, is its evaluator valid (accuracy vs baselines, probes, κ) and measured."""
+    judges, verdicts = results.get("judges") or {}, results.get("verdicts") or {}
+    if not judges:
+        return []
+    lines = [
+        "",
+        "## Judges",
+        "",
+        "Each value's evaluator on its labelled held-out pairs, beside the trivial baselines (95% Wilson "
+        "intervals). Probes: *padding* = P(prefers the answer with a neutral sentence appended; "
+        "valid ≈ 0.5), *refusal* = P(prefers a canned refusal to a good answer on benign prompts; "
+        "valid ≈ 0), *rewrite* = "
+        "verdicts kept under surface rewrites (valid ≈ 1); ECE = calibration error; κ = agreement with the "
+        "judge that trained (Cohen). A value is *measured* only if the accuracy's lower bound is above 0.5 "
+        "and above the best baseline.",
+        "",
+        "| value | evaluator | accuracy | longer answer | refusal keyword | padding | refusal | rewrite "
+        "| ECE | κ trainer | measured | circular |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for value, r in judges.items():
+        acc, base = r.get("accuracy"), r.get("baselines") or {}
+        probes = r.get("probes") or {}
+        kappa = (r.get("kappa") or {}).get("trainer")
+        cells = [
+            value,
+            _judge(r["judge"]),
+            fmt_ci(acc["accuracy"], [acc["low"], acc["high"]]) if acc else "–",
+            *(
+                fmt(base[k]["accuracy"], 2) if k in base else "–"
+                for k in ("longer answer", "refusal keyword")
+            ),
+            *(_rate(probes.get(k)) for k in ("padding", "refusal", "rewrite")),
+            fmt(r.get("ece"), 3),
+            fmt(kappa, 2),
+            {True: "yes", False: "**no**", None: "unchecked"}[r.get("measured")],
+            "**yes**" if (verdicts.get(value) or {}).get("circular") else "no",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [f"- {r['reason']}" for r in judges.values() if r.get("measured") is False]
     return lines
 
 
@@ -528,6 +605,7 @@ def render_report(
             )
     lines += _length_section(results)
     lines += _breakdown_section(results)
+    lines += _judges_section(results)
     lines += _applied(results)
     lines += _provenance(results)
     if results["value_profile"]:

@@ -105,6 +105,34 @@ def _per_prompt(job: dict[str, Any], value: str) -> tuple[list[str], list[float]
     )
 
 
+def unmeasured(job: dict[str, Any], value: str) -> str | None:
+    """Why ``value``'s evaluator in ``job`` failed the validity gate (results.json ``verdicts``), or None."""
+    verdict = (job["results"].get("verdicts") or {}).get(value) or {}
+    return verdict.get("unmeasured") if verdict.get("measured") is False else None
+
+
+def candidate_prompt_sets(job: dict[str, Any]) -> set[tuple[tuple[str, str], ...]]:
+    """The prompt sets (value -> set id, results.json) a job's candidates were scored on."""
+    return {
+        tuple(sorted((c.get("prompt_set") or {}).items())) for c in job["results"].get("candidates") or []
+    }
+
+
+def front_warning(jobs: Sequence[dict[str, Any]]) -> str | None:
+    """A warning when jobs' candidate fronts were scored on different prompts (their hypervolumes then
+    differ by the prompts as well as by the methods), else None."""
+    with_fronts = [j for j in jobs if j["results"].get("candidates")]
+    sets = {s for j in with_fronts for s in candidate_prompt_sets(j)}
+    if len(with_fronts) < 2 or len(sets) <= 1:
+        return None
+    unknown = any(not s for s in sets)
+    return (
+        "the jobs' candidates were scored on different prompt sets"
+        + (" (some results predate prompt ids)" if unknown else "")
+        + ": their fronts and hypervolumes are not compared here (set the same candidates.eval_prompts)"
+    )
+
+
 def under_length_control(raw: str, controlled: str) -> str | None:
     """How a decided verdict fares with length regressed out: ``reverses``, ``vanishes`` or None (holds)."""
     if raw not in ("better", "worse") or controlled == raw:
@@ -125,6 +153,10 @@ def versus(job: dict[str, Any], base: dict[str, Any], values: Sequence[str], see
             out[v] = {"difference": None, "ci": None, "verdict": "not paired (different prompts)"}
             continue
         out[v] = difference_record(paired_difference(a, b, seed))
+        why = unmeasured(job, v) or unmeasured(base, v)
+        if why:  # the gate: a value no judge here can measure gets no better/worse, whatever the numbers
+            out[v] |= {"verdict": "unmeasured", "why": why}
+            continue
         if la is not None and lb is not None:
             lc = difference_record(length_controlled(a, la, lb, b, seed=seed))
             out[v]["length_controlled"] = lc
@@ -213,7 +245,12 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
                 ],
             }
         )
-    return {"baseline": spec, "common_overrides": sorted(common), "jobs": rows}
+    return {
+        "baseline": spec,
+        "common_overrides": sorted(common),
+        "front_warning": front_warning(jobs),
+        "jobs": rows,
+    }
 
 
 def sweep_front(jobs: Sequence[dict[str, Any]]) -> set[str]:
@@ -284,6 +321,8 @@ def render(summary: dict[str, Any]) -> str:
         cells = [fmt_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
         hv = fmt_ci(row["hypervolume"], row["hypervolume_ci"])
         lines.append(f"| {row['dir']} | `{' '.join(row['varied'])}` | " + " | ".join(cells) + f" | {hv} |")
+    if summary.get("front_warning"):
+        lines += ["", f"**Warning**: {summary['front_warning']}."]
     front = [row for row in rows if row.get("pareto")]
     if len(rows) > 1 and front:
         lines += [
@@ -375,6 +414,7 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
         said = [
             f"{v} {d['verdict']}"
             + (f" ({d['difference']:+.3f})" if d["verdict"] in ("better", "worse") else "")
+            + (f" — no verdict: {d['why']}" if d["verdict"] == "unmeasured" else "")
             + (
                 f", which {d['under_length_control']} under length control"
                 if d.get("under_length_control")

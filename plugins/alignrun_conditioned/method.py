@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from alignrun.contracts import Candidate, MethodResult, Run
+from alignrun.contracts import MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
 from alignrun.settings import build_settings
 
@@ -67,9 +68,7 @@ class Conditioned:
         self.loss = build_settings(LossSettings, loss, "method.loss")
 
     def fit(self, run: Run) -> MethodResult:
-        from tqdm.auto import tqdm
 
-        from alignrun.evaluation import evaluate
         from alignrun.lib.training import adapters
         from alignrun.lib.training.dpo import dpo_objective, preference_set
         from alignrun.lib.training.trainer import Trainer
@@ -104,18 +103,11 @@ class Conditioned:
             path = adapters.save_adapter(model, ADAPTER, run.output_dir / "adapters" / ADAPTER)
             artefacts[f"adapter/{ADAPTER}"] = str(path.relative_to(run.output_dir))
 
-        candidates: list[Candidate] = []
-        show = bool(run.cfg.generation.progress) and run.is_main_process
-        grid = [dict(zip(names, w, strict=True)) for w in simplex_grid(len(names), self.weight_step)]
-        for mix in tqdm(grid, desc="conditioned candidates", disable=not show):
-            ev = evaluate(run, lm, [run.steering, Preference(gate, ADAPTER, mix)], False, self.eval_prompts)
-            candidates.append(
-                Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
-            )
-            run.log(
-                {f"conditioned/{n}": s for n, s in ev.scores.items()}
-                | {f"conditioned/w/{n}": w for n, w in mix.items()}
-            )
+        grid = weight_grid(names, simplex_grid(len(names), self.weight_step))
+        candidates, _ = score_candidates(
+            run, grid, lambda mix: Preference(gate, ADAPTER, mix), "conditioned", lm=lm,
+            max_prompts=self.eval_prompts,
+        )  # fmt: skip
         metrics["conditioned/rank"] = float(lora.r)
         uniform = {n: 1.0 / len(names) for n in names}
         return MethodResult(

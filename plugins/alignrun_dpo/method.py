@@ -126,18 +126,10 @@ class DPO:
         candidates: list[Candidate] = []
         final: dict[str, float] = {a: 1.0 for a in adapter_names}
         if self.variant == "soup":
-            from alignrun.evaluation import evaluate
+            from alignrun.lib.candidates import score_candidates, weight_grid
 
-            for weights in simplex_grid(len(names), self.soup_step):
-                mix = dict(zip(names, weights, strict=True))
-                ev = evaluate(run, lm, [run.steering, adapters.AdapterMix(mix)], profile=False)
-                scores = ev.scores
-                candidates.append(
-                    Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
-                )
-                run.log(
-                    {f"soup/{n}": s for n, s in scores.items()} | {f"soup/w/{n}": w for n, w in mix.items()}
-                )
+            grid = weight_grid(names, simplex_grid(len(names), self.soup_step))
+            candidates, _ = score_candidates(run, grid, adapters.AdapterMix, "soup", lm=lm)
             final = {n: 1.0 / len(names) for n in names}
         intervention: Intervention = adapters.AdapterMix(final)
         if self.merge and run.is_main_process:

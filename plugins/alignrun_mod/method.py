@@ -15,11 +15,11 @@ Torch-free at import.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from alignrun.contracts import Candidate, MethodResult, Run
+from alignrun.contracts import MethodResult, Run
 from alignrun.errors import AlignrunError
+from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
 from alignrun.settings import build_settings
 from alignrun_mod.decoding import RULES, Composition
@@ -59,9 +59,6 @@ class MOD:
         self.loss = build_settings(LossSettings, loss, "method.loss")
 
     def fit(self, run: Run) -> MethodResult:
-        from tqdm.auto import tqdm
-
-        from alignrun.evaluation import evaluate
 
         names = list(run.values)
         if len(names) < 2:
@@ -72,19 +69,11 @@ class MOD:
                 f"method.adapters names {', '.join(unknown)}, not among the run's values ({', '.join(names)})"
             )
         metrics, artefacts = self._adapters(run, names)
-        grid = [dict(zip(names, w, strict=True)) for w in simplex_grid(len(names), self.weight_step)]
-        candidates: list[Candidate] = []
-        seconds = 0.0
-        show = bool(run.cfg.generation.progress) and run.is_main_process
-        for mix in tqdm(grid, desc="mod candidates", disable=not show):
-            t = time.perf_counter()
-            ev = evaluate(run, run.lm, [run.steering, Composition(mix, self.rule)], False, self.eval_prompts)
-            seconds += time.perf_counter() - t
-            candidates.append(
-                Candidate(weights=mix, scores=ev.scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
-            )
-            run.log({f"mod/{n}": s for n, s in ev.scores.items()} | {f"mod/w/{n}": w for n, w in mix.items()})
-        metrics["mod/candidate_seconds"] = seconds / len(grid)
+        grid = weight_grid(names, simplex_grid(len(names), self.weight_step))
+        candidates, seconds = score_candidates(
+            run, grid, lambda mix: Composition(mix, self.rule), "mod", max_prompts=self.eval_prompts
+        )
+        metrics["mod/candidate_seconds"] = seconds
         uniform = {n: 1.0 / len(names) for n in names}
         return MethodResult(
             lm=run.lm,

@@ -161,29 +161,16 @@ class MVA:
     # -- 3: extrapolation ------------------------------------------------------------
     def evaluate_candidates(self, run: Run, weights: list[dict[str, float]]) -> list[Candidate]:
         """Score ``base + Σ w_i θ_i`` for every weight vector on every value's held-out prompts."""
-        from tqdm.auto import tqdm
-
-        from alignrun.evaluation import evaluate
+        from alignrun.lib.candidates import score_candidates
         from alignrun.lib.training.adapters import AdapterMix
 
-        candidates = []
-        show = bool(run.cfg.generation.progress) and run.is_main_process
-        for mix in tqdm(weights, desc="mva candidates", disable=not show):
-            ev = evaluate(
-                run,
-                run.lm,
-                [run.steering, AdapterMix(mix, merge=self.ext.fold)],
-                profile=False,
-                max_prompts=self.ext.eval_prompts,
-            )
-            scores = ev.scores
-            candidates.append(
-                Candidate(weights=mix, scores=scores, per_prompt=ev.per_prompt, lengths=ev.lengths)
-            )
-            run.log(
-                {f"mva/candidate/{v}": s for v, s in scores.items()}
-                | {f"mva/w/{v}": w for v, w in mix.items()}
-            )
+        candidates, _ = score_candidates(
+            run,
+            weights,
+            lambda mix: AdapterMix(mix, merge=self.ext.fold),
+            "mva",
+            max_prompts=self.ext.eval_prompts,
+        )
         return candidates
 
     def save(self, run: Run, model: Any, names: list[str], candidates: list[Candidate]) -> dict[str, str]:

@@ -96,6 +96,10 @@ class PreferenceScorer:
             raise AlignrunError("PreferenceScorer needs at least one preference pair")
         return rows
 
+    def with_pairs(self, pairs: Any) -> PreferenceScorer:
+        """An unfitted copy with the same settings, fitted on ``pairs`` when first used (cross-fitting)."""
+        return PreferenceScorer(pairs, l2=self.l2, embedder=self._embedder)
+
     def describe(self) -> dict[str, Any]:
         """What this scorer is (results.json ``verdicts``, derived-pair cache keys): its fit's inputs."""
         rows = self._rows()
