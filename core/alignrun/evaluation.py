@@ -107,8 +107,12 @@ def score_values(
             raise AlignrunError(
                 f"scorer of value '{name}' returned {len(scores)} scores for {len(gen.responses)} responses"
             )
-        if not all(math.isfinite(x) for x in scores):
-            raise AlignrunError(f"scorer of value '{name}' returned a non-finite score")
+        bad = sum(not math.isfinite(x) for x in scores)
+        if bad:  # an LLM judge's unparseable reply is NaN: counted, never scored as 0 or left out unpaired
+            raise AlignrunError(
+                f"scorer of value '{name}' could not score {bad} of {len(scores)} answers (non-finite "
+                "scores, e.g. an LLM judge's unparseable replies; raise its retries or fix its rubric)"
+            )
         out[SCORE_PREFIX + name] = scores
     return out
 

@@ -49,8 +49,10 @@ def judge_report(
     on: str | None,
     others: dict[str, Scorer] | None = None,
     logprob: LogProb | None = None,
+    keep_votes: bool = False,
 ) -> dict[str, Any]:
-    """One value's report: the evaluator's validity on ``rows`` plus κ against each of ``others``."""
+    """One value's report: the evaluator's validity on ``rows`` plus κ against each of ``others``
+    (``keep_votes``: also its per-pair ``votes``, for κ against judges checked later)."""
     from alignrun.derive.scorer import describe_scorer
     from alignrun.judges.validity import accuracy, cohen_kappa, validity_report, votes
 
@@ -62,7 +64,7 @@ def judge_report(
             "reason": f"{name}: no labelled pairs to check its judge on (give the value heldout_pairs)",
         }
     report = validity_report(evaluator, rows, benign=benign_answers(rows), logprob=logprob, value=name)
-    mine = report.pop("votes")
+    mine = report["votes"] if keep_votes else report.pop("votes")
     kappa, agree = {}, {}
     for role, other in (others or {}).items():
         theirs = votes(other, rows)

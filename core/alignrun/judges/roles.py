@@ -58,20 +58,25 @@ def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
     from alignrun.config import build
     from alignrun.contracts import Scorer
 
+    if isinstance(node, Mapping) and not OmegaConf.is_config(node):
+        node = OmegaConf.create(dict(node))
     if isinstance(node, str) and node == "own":
         if value.scorer is None:
             raise AlignrunError(f"judge member 'own': value '{value.name}' has no scorer of its own")
         return value.scorer
     if OmegaConf.is_dict(node) and "members" in node:
         members = {str(k): build_judge(m, value, pairs) for k, m in node["members"].items()}
-        rest = {k: v for k, v in OmegaConf.to_container(node).items() if k != "members"}  # type: ignore[union-attr]
-        rows = rows_of(pairs or value.heldout_pairs)
+        rest = {str(k): v for k, v in OmegaConf.to_container(node).items() if k != "members"}  # type: ignore[union-attr]
+        rows = rows_of(pairs if pairs is not None else value.heldout_pairs)
         reference = (
             [r["prompt"] for r in rows] * 2,
             [r["chosen"] for r in rows] + [r["rejected"] for r in rows],
         )
         kwargs = {"value": value.name, **({"reference": reference} if rows else {})}
-        return build(OmegaConf.create(rest), members=members, **kwargs, _convert_="all")  # type: ignore[no-any-return]
+        ensemble = get_object(str(rest.pop("_target_")))(members=members, **rest, **kwargs)
+        if not isinstance(ensemble, Scorer):
+            raise AlignrunError(f"judge.evaluator's ensemble must build a scorer (value '{value.name}')")
+        return ensemble
     target = get_object(str(node["_target_"]))
     params = inspect.signature(target).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -82,7 +87,10 @@ def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
             f"judge.evaluator {node['_target_']} is fitted on preference pairs, and value '{value.name}' "
             "has none (give it preference_data, or choose a judge that needs no pairs)"
         )
-    judge = build(OmegaConf.create(OmegaConf.to_container(node)), **kwargs, _convert_="all")
+    # partial, then called: answer text such as "${x}" must reach the judge as text, not go through
+    # OmegaConf as a config value (an interpolation that does not parse)
+    make = build(OmegaConf.create(OmegaConf.to_container(node)), _partial_=True, _convert_="all")
+    judge = make(**kwargs)
     if not isinstance(judge, Scorer):
         raise AlignrunError(
             f"judge.evaluator must build a scorer with score(prompts, responses) (value '{value.name}')"

@@ -1,0 +1,1 @@
+"""Config folder of the reward_model plugin (pkg://alignrun_reward_model.conf)."""

@@ -1,0 +1,1 @@
+"""Method configs of the reward_model plugin."""
