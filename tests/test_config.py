@@ -22,7 +22,8 @@ from alignrun.config import (
 from alignrun.errors import AlignrunError
 from alignrun.profile.schwartz import SCHWARTZ_VALUES
 
-GROUPS = ["method", "model", "values", "data", "steering", "loggers", "experiment", "profile"]
+GROUPS = ["method", "model", "values", "data", "judge", "steering", "loggers", "experiment", "profile"]
+JUDGE_NODES = ("judge.evaluator", "method.judges")  # built per value: the core passes what the target takes
 OPTIONS = [(g, o) for g in GROUPS for o in installed_options(g)]
 REPO = Path(__file__).resolve().parents[1]
 CONF, PLUGINS = REPO / "conf", REPO / "plugins"
@@ -103,6 +104,9 @@ def test_config_composes_and_binds(group: str, option: str) -> None:
             kwargs["name"] = path.split(".")[1]  # the core loop passes the value's key
         if path == "model":
             kwargs.pop("adapter")  # build_lm takes it off before the loader is called
+        if path.startswith(JUDGE_NODES):  # alignrun.judges.roles.build_judge gives these
+            params = inspect.signature(target).parameters
+            kwargs |= {k: None for k in ("pairs", "value", "description") if k in params}
         inspect.signature(target).bind(**kwargs)  # raises TypeError on an unknown or missing key
 
 

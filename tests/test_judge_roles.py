@@ -23,18 +23,22 @@ from tests.conftest import SMOKE
 
 def test_crossfit_halves_are_disjoint_by_prompt_seeded_and_near_the_fraction() -> None:
     rows = list(bundled_pairs("helpful"))
-    split = split_pairs("helpful", rows, seed=0, fraction=0.5)
+    split = split_pairs(rows, seed=0, fraction=0.5)
     assert overlap(split.train, split.judge) == 0  # no prompt on both sides
     assert len(split.train) + len(split.judge) == len(rows)
     assert 0.4 < len(split.judge) / len(rows) < 0.6
-    again = split_pairs("helpful", list(reversed(rows)), seed=0, fraction=0.5)
+    again = split_pairs(list(reversed(rows)), seed=0, fraction=0.5)
     assert sorted(r["prompt"] for r in again.judge) == sorted(r["prompt"] for r in split.judge)  # order-free
-    other = split_pairs("helpful", rows, seed=1, fraction=0.5)
+    other = split_pairs(rows, seed=1, fraction=0.5)
     assert {r["prompt"] for r in other.judge} != {r["prompt"] for r in split.judge}
-    quarter = split_pairs("helpful", rows, seed=0, fraction=0.25)
+    quarter = split_pairs(rows, seed=0, fraction=0.25)
     assert 0.15 < len(quarter.judge) / len(rows) < 0.35
     # the assignment of a prompt is a pure function of (seed, value, prompt): a capped run agrees
-    assert all(in_judge_half(r["prompt"], "helpful", 0, 0.5) for r in split.judge)
+    assert all(in_judge_half(r["prompt"], 0, 0.5) for r in split.judge)
+    honest = split_pairs(list(bundled_pairs("honest")), seed=0, fraction=0.5)
+    assert (
+        overlap(split.train, honest.judge) == 0 and overlap(honest.train, split.judge) == 0
+    )  # across values
     assert split.record()["shared_prompts"] == 0
 
 

@@ -138,3 +138,33 @@ def test_preference_scorer_hand_checked(value: str, better: str, worse: str) -> 
     scorer = PreferenceScorer(pairs(value))
     good, bad = scorer.score([prompts[value]] * 2, [better, worse])
     assert -1 < bad < good < 1
+
+
+def test_a_multi_head_reward_model_reads_each_value_s_head_and_a_mismatched_map_is_one_line(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    from alignrun.errors import AlignrunError
+    from alignrun.scorers.reward_model import RewardModelScorer
+
+    model, tok = _tiny_reward_model(tmp_path, 3)
+    prompts, responses = ["How do I bake bread?"], ["Mix flour, water, salt and yeast; bake hot."]
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": prompts[0]}, {"role": "assistant", "content": responses[0]}],
+        tokenize=False,
+    )
+    with torch.no_grad():
+        logits = model(**tok(text, return_tensors="pt")).logits[0]
+    heads = {"helpful": 2, "harmless": 0}
+    for value, index in heads.items():
+        got = RewardModelScorer(str(tmp_path), heads=heads, value=value, device="cpu").score(
+            prompts, responses
+        )
+        assert got[0] == pytest.approx(float(logits[index]), abs=1e-4)
+    with pytest.raises(AlignrunError, match=r"has 3 head.*head 5 does not exist"):
+        RewardModelScorer(str(tmp_path), heads={"helpful": 5}, value="helpful").score(prompts, responses)
+    with pytest.raises(AlignrunError, match="has 3 heads; say which"):
+        RewardModelScorer(str(tmp_path)).score(prompts, responses)
+    with pytest.raises(AlignrunError, match="not value 'honest'"):
+        RewardModelScorer(str(tmp_path), heads=heads, value="honest")

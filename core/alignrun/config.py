@@ -73,7 +73,6 @@ class JudgeSchema:
     split_seed: int = 0
     evaluator: Any = None
     validity: bool = True
-    logprob_baseline: bool = False
 
 
 @dataclass

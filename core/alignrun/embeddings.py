@@ -61,9 +61,9 @@ class Embedder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Unit vectors of ``texts``; each distinct new text is embedded once, in length-sorted batches
         (less padding), and remembered."""
-        missing = sorted({t for t in texts if t not in self._memo}, key=len)
-        if len(self._memo) + len(missing) > MEMO_SIZE:
+        if len(self._memo) + len(texts) > MEMO_SIZE:  # before reading it: what is missing is then all
             self._memo.clear()
+        missing = sorted({t for t in texts if t not in self._memo}, key=len)
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
             enc = self.tokenizer(

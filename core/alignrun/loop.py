@@ -285,7 +285,7 @@ def verdicts(run: Run) -> dict[str, dict[str, Any]]:
     trains = changes_model(run)
     for name, value in run.values.items():
         rec = run.derived.get(name, {})
-        judged = bool(rec.get("pairs") or rec.get("reward"))
+        judged = bool(rec.get("pairs") or rec.get("reward") or rec.get("search"))
         judge = run.judges.get(name)
         trained_on = run.data.pairs.get(name) if trains else None
         circular, why = circularity(value.scorer, judge, trained_on, judged)

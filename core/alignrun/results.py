@@ -318,7 +318,8 @@ def _provenance(results: dict[str, Any]) -> list[str]:
                     else ""
                 )
             )
-        lines.append(f"- `{value}`: derived " + "; ".join(parts) + ".")
+        if parts:  # a record with only a method's marks (``reward``, ``search``) derived nothing
+            lines.append(f"- `{value}`: derived " + "; ".join(parts) + ".")
     for value, v in verdicts.items():
         if v.get("judge"):
             judge, evaluator = v["judge"], v["evaluator"]

@@ -255,12 +255,17 @@ def compare(jobs: Sequence[dict[str, Any]], baseline: str | None = None, seed: i
 
 def sweep_front(jobs: Sequence[dict[str, Any]]) -> set[str]:
     """The dirs of the jobs whose final scores no other job's beat on every value (higher on one, no
-    lower on any): the sweep's Pareto set, over the values every job has a score for."""
+    lower on any): the sweep's Pareto set, over the values every job has a score for and no job's
+    judge check calls unmeasured."""
     values = (
-        [v for v in jobs[0]["results"]["scores"] if all(v in j["results"]["scores"] for j in jobs)]
+        [
+            v
+            for v in jobs[0]["results"]["scores"]
+            if all(v in j["results"]["scores"] and not unmeasured(j, v) for j in jobs)
+        ]
         if jobs
         else []
-    )
+    )  # a value no judge measures ranks no job
     if not values:
         return set()
     points = [[float(j["results"]["scores"][v]) for v in values] for j in jobs]
@@ -320,6 +325,9 @@ def render(summary: dict[str, Any]) -> str:
     for row in rows:
         cells = [fmt_ci(row["scores"].get(v), row["scores_ci"].get(v)) for v in values]
         hv = fmt_ci(row["hypervolume"], row["hypervolume_ci"])
+        hv += (
+            " (other prompts: not comparable)" if summary.get("front_warning") and row["hypervolume"] else ""
+        )
         lines.append(f"| {row['dir']} | `{' '.join(row['varied'])}` | " + " | ".join(cells) + f" | {hv} |")
     if summary.get("front_warning"):
         lines += ["", f"**Warning**: {summary['front_warning']}."]

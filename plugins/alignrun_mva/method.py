@@ -39,7 +39,7 @@ class ExtrapolationSettings:
     sampler: str = "halton"
     points: int = ranged(3, ge=2)  # a grid needs both ends of [0, C]
     num_candidates: int = ranged(6, ge=0)
-    eval_prompts: int | None = ranged(12, ge=1)
+    eval_prompts: int | None = ranged(24, ge=1)  # candidates.eval_prompts in the YAML
     fold: bool = True
     save_pareto: bool = True
 

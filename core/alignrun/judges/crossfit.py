@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PAIR_KEYS = ("prompt", "chosen", "rejected")
-
 
 def rows_of(pairs: Any) -> list[dict[str, Any]]:
-    """A ``datasets.Dataset`` or a list of mappings as plain dict rows (the pair columns only)."""
-    return [{k: r[k] for k in PAIR_KEYS} for r in pairs or []]
+    """A ``datasets.Dataset`` or a list of mappings as plain dict rows (every column: a cost head reads
+    ``chosen_safe``/``rejected_safe``)."""
+    if pairs is None:
+        return []
+    return [dict(r) for r in pairs]
 
 
 def prompts_of(pairs: Any) -> set[str]:
@@ -30,13 +31,15 @@ def prompts_of(pairs: Any) -> set[str]:
     return {str(r["prompt"]) for r in pairs or []}
 
 
-def in_judge_half(prompt: str, value: str, seed: int, fraction: float) -> bool:
-    """Whether ``prompt`` of ``value`` belongs to the judge-fitting half.
+def in_judge_half(prompt: str, seed: int, fraction: float) -> bool:
+    """Whether ``prompt`` belongs to the judge-fitting half.
 
-    A hash of (seed, value, prompt) read as a number in [0, 1): deterministic across processes
-    (Python's ``hash`` is salted), independent of the order and number of the pairs.
+    A hash of (seed, prompt) read as a number in [0, 1): deterministic across processes (Python's
+    ``hash`` is salted), independent of the order and number of the pairs — and of the value, so a
+    prompt two values share (helpful and honest share some) sits on the same side for both: a method
+    training both adapters never trains on a prompt either evaluator learnt.
     """
-    digest = hashlib.sha256(f"alignrun-crossfit-{seed}-{value}-{prompt}".encode()).digest()
+    digest = hashlib.sha256(f"alignrun-crossfit-{seed}-{prompt}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
@@ -60,12 +63,12 @@ class Split:
         }
 
 
-def split_pairs(value: str, pairs: Iterable[Mapping[str, Any]] | Any, seed: int, fraction: float) -> Split:
+def split_pairs(pairs: Iterable[Mapping[str, Any]] | Any, seed: int, fraction: float) -> Split:
     """``pairs`` split by prompt into (training, judge-fitting) halves, ``fraction`` of prompts judging."""
     train: list[dict[str, Any]] = []
     judge: list[dict[str, Any]] = []
     for row in rows_of(pairs):
-        (judge if in_judge_half(str(row["prompt"]), value, seed, fraction) else train).append(row)
+        (judge if in_judge_half(str(row["prompt"]), seed, fraction) else train).append(row)
     return Split(train, judge, seed, fraction)
 
 

@@ -247,7 +247,7 @@ class LLMJudge:
             if status == 429 or status >= 500:
                 continue
             raise AlignrunError(
-                f"LLM judge: {shown} answered HTTP {status}: {self._scrub(payload[:200])}".replace("\n", " ")
+                f"LLM judge: {shown} answered HTTP {status}: {self._scrub(payload)[:200]}".replace("\n", " ")
             )
         raise AlignrunError(f"LLM judge: {shown} still answered HTTP {status} after {self.retries} retries")
 
@@ -255,9 +255,9 @@ class LLMJudge:
         """One POST: (HTTP status, body text). Network failures become one-line AlignrunErrors."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        if key:  # unredirected: a redirect to another host must not carry the key along
+            request.add_unredirected_header("Authorization", f"Bearer {key}")
         reason: str
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:
@@ -287,7 +287,7 @@ class LLMJudge:
         if not isinstance(content, str):
             raise AlignrunError(
                 f"LLM judge: {shown} did not answer as an OpenAI chat completion "
-                f"(no choices[0].message.content): {self._scrub(payload[:200])}".replace("\n", " ")
+                f"(no choices[0].message.content): {self._scrub(payload)[:200]}".replace("\n", " ")
             )
         return content
 

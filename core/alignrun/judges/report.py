@@ -8,14 +8,18 @@ calibration) and against the run's trainer judge (Cohen's κ). A value whose eva
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from alignrun.data.shortcuts import has_refusal
+from alignrun.derive.scorer import describe_scorer
+from alignrun.errors import AlignrunError
 
 if TYPE_CHECKING:
     from alignrun.contracts import Run, Scorer, Value
 
+log = logging.getLogger("alignrun")
 LogProb = Callable[[Sequence[str], Sequence[str]], list[float]]
 REPORT_VERSION = 1  # bump when a check changes: cached reports are recomputed
 FITTED = ("fit_sha", "exemplars_sha")  # describe() keys that pin a locally fitted, deterministic judge
@@ -53,7 +57,6 @@ def judge_report(
 ) -> dict[str, Any]:
     """One value's report: the evaluator's validity on ``rows`` plus κ against each of ``others``
     (``keep_votes``: also its per-pair ``votes``, for κ against judges checked later)."""
-    from alignrun.derive.scorer import describe_scorer
     from alignrun.judges.validity import accuracy, cohen_kappa, validity_report, votes
 
     if not rows:
@@ -70,7 +73,13 @@ def judge_report(
         theirs = votes(other, rows)
         kappa[role] = cohen_kappa(mine, theirs)
         agree[role] = accuracy(theirs)
-    return {"judge": describe_scorer(evaluator), "on": on, **report, "others": agree, "kappa": kappa}
+    out = {"judge": describe_scorer(evaluator), "on": on, **report, "others": agree, "kappa": kappa}
+    if callable(getattr(evaluator, "disagreement", None)):  # an ensemble: how far its members part
+        prompts = [r["prompt"] for r in rows] * 2
+        out["disagreement"] = evaluator.disagreement(  # type: ignore[attr-defined]
+            prompts, [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+        )
+    return out
 
 
 def judge_reports(run: Run) -> dict[str, dict[str, Any]]:
@@ -84,7 +93,12 @@ def judge_reports(run: Run) -> dict[str, dict[str, Any]]:
         rows, on = labelled_pairs(run, value)
         trainer = run.judges.get(name)
         others = {"trainer": trainer} if trainer is not None and trainer is not value.scorer else {}
-        out[name] = cached_report(name, value.scorer, rows, on, others)
+        try:
+            out[name] = cached_report(name, value.scorer, rows, on, others)
+        except AlignrunError as exc:  # a judge that fails its checks must not cost the run its results
+            log.warning("the judges of value '%s' could not be checked: %s", name, exc)
+            out[name] = {"judge": describe_scorer(value.scorer), "on": on, "measured": None,
+                         "reason": f"{name}: its judges could not be checked: {exc}"}  # fmt: skip
     return out
 
 
@@ -99,7 +113,6 @@ def cached_report(
 
     from alignrun.atomic import atomic_write_text
     from alignrun.cache import cache_dir, read_entry
-    from alignrun.derive.scorer import describe_scorer
 
     judges = [describe_scorer(evaluator), *(describe_scorer(o) for o in others.values())]
     if not rows or not all(any(k in d for k in FITTED) for d in judges):

@@ -309,9 +309,9 @@ class RewardHead:
         # text -> features, shared by every head on this model copy: a run checks one answer with
         # several heads and probes (the ensemble's member, the trainer twin, the validity report)
         memo = _FEATURES.setdefault(f"{_digest(self.node)}-{self.max_length}", {})
-        missing = sorted({t for t in texts if t not in memo}, key=len)  # similar lengths: less padding
-        if len(memo) + len(missing) > FEATURE_MEMO:
+        if len(memo) + len(texts) > FEATURE_MEMO:  # before reading it: what is missing is then all
             memo.clear()
+        missing = sorted({t for t in texts if t not in memo}, key=len)  # similar lengths: less padding
         for text, row in zip(missing, self._forward(missing), strict=True):
             memo[text] = row
         width = lm.model.config.get_text_config().hidden_size

@@ -40,7 +40,12 @@ class JudgeConfig(JudgeSchema):
 
 
 def fitted_pairs(judge: Any) -> Any:
-    """The preference pairs a judge is fitted on (``pairs``), None for a judge fitted on none."""
+    """The preference pairs a judge is fitted on (``pairs``; an ensemble's: all its members'), None for
+    a judge fitted on none."""
+    members = getattr(judge, "members", None)
+    if isinstance(members, Mapping):
+        rows = [r for m in members.values() for r in rows_of(fitted_pairs(m))]
+        return rows or None
     return getattr(judge, "pairs", None)
 
 
@@ -64,7 +69,14 @@ def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
         if value.scorer is None:
             raise AlignrunError(f"judge member 'own': value '{value.name}' has no scorer of its own")
         return value.scorer
-    if OmegaConf.is_dict(node) and "members" in node:
+    if not OmegaConf.is_dict(node) or ("_target_" not in node and "members" not in node):
+        raise AlignrunError(
+            f"a judge must be a config node with a _target_ (or an ensemble's members), or 'own'; got "
+            f"{node!r:.80} (e.g. judge=reward_head, not judge.evaluator=reward_head)"
+        )
+    if "members" in node:
+        if not OmegaConf.is_dict(node["members"]) or "_target_" not in node:
+            raise AlignrunError("an ensemble judge needs a _target_ and members as a mapping name -> judge")
         members = {str(k): build_judge(m, value, pairs) for k, m in node["members"].items()}
         rest = {str(k): v for k, v in OmegaConf.to_container(node).items() if k != "members"}  # type: ignore[union-attr]
         rows = rows_of(pairs if pairs is not None else value.heldout_pairs)
@@ -118,9 +130,9 @@ class Judging:
         for name, value in values.items():
             own = value.preference_data if name not in self.sources else None
             rec: dict[str, Any] = {}
-            judge_pairs = own
+            judge_pairs = value.preference_data  # from a data.sources value: its own pairs, never trained on
             if self.cfg.crossfit and own is not None and self._shares(value, own):
-                split = split_pairs(name, own, self.cfg.split_seed, self.cfg.judge_fraction)
+                split = split_pairs(own, self.cfg.split_seed, self.cfg.judge_fraction)
                 if not split.train or not split.judge:
                     raise AlignrunError(
                         f"value '{name}': cross-fitting left {len(split.train)} training and "
@@ -138,7 +150,7 @@ class Judging:
                 if name not in self.trainers and value.scorer is not None:
                     self.trainers[name] = value.scorer  # the value's own judge trains, the chosen one grades
                 value.scorer = build_judge(self.cfg.evaluator, value, judge_pairs)
-                rec["evaluator"] = "judge.evaluator"
+                rec["evaluator_from"] = "judge.evaluator"
             self.record[name] = rec
 
     def _shares(self, value: Value, own: Any) -> bool:
@@ -170,6 +182,11 @@ def circularity(evaluator: Any, trainer: Any, trained_on: Any, judged: bool) -> 
         j, e = describe_scorer(trainer), describe_scorer(evaluator)
         if trainer is evaluator or {**j, "role": ""} == {**e, "role": ""}:
             return True, "the judge that made its training material also scores it"
+        members = getattr(evaluator, "members", None)
+        if isinstance(members, Mapping) and any(
+            m is trainer or describe_scorer(m) == j for m in members.values()
+        ):
+            return True, "the judge that made its training material is one of the evaluator's members"
     fitted = fitted_pairs(evaluator)
     shared = (
         overlap(rows_of(fitted), rows_of(trained_on)) if fitted is not None and trained_on is not None else 0

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import Intervention, Run, Value
+from alignrun.contracts import Intervention, Run, Scorer, Value
 from alignrun.errors import AlignrunError
 from alignrun.fluency import setting_fluency
 from alignrun.interventions import NoSteering, ValuePrompt
@@ -76,16 +76,24 @@ def target_value(run: Run, target: str) -> tuple[Value, bool]:
 
 class TargetScored:
     """A profiler that also scores the target: the model answers the target's prompts under each role,
-    the target's scorer scores the answers, their mean is the sample's score for the target.
+    the target's trainer judge (``run.judges``; else its scorer) scores the answers, their mean is the
+    sample's score for the target.
 
     Used when the target is not in the profiled value system (``harmless``, a plugin's value), so a
     steering search measures the value the way the final evaluation does.
     """
 
     def __init__(
-        self, base: Any, value: Value, prompts: list[str], max_new_tokens: int, batch_size: int
+        self,
+        base: Any,
+        value: Value,
+        prompts: list[str],
+        max_new_tokens: int,
+        batch_size: int,
+        judge: Scorer | None = None,
     ) -> None:
-        if value.scorer is None or not prompts:
+        self.judge = judge or value.scorer
+        if self.judge is None or not prompts:
             raise AlignrunError(f"steering.target '{value.name}' needs a scorer and prompts to be measured")
         self.base, self.value, self.prompts = base, value, prompts
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
@@ -99,8 +107,8 @@ class TargetScored:
         answers = lm.generate(
             self.prompts * len(systems), cfg, systems=[s for s in systems for _ in range(n)]
         )
-        assert self.value.scorer is not None
-        scores = self.value.scorer.score(self.prompts * len(systems), answers)
+        assert self.judge is not None
+        scores = self.judge.score(self.prompts * len(systems), answers)
         for k, result in enumerate(results):
             part = scores[k * n : (k + 1) * n]
             result.scores[self.value.name] = sum(part) / n
@@ -186,9 +194,12 @@ class Study:
             if profiled:
                 return base
             k = scenarios or self.sampling.scenarios
+            # the search is training: it is judged by the trainer judge, the evaluator grades its outcome
+            run.derived.setdefault(target, {})["search"] = True
             return TargetScored(
-                base, value, spread(prompts, k), self.sampling.max_new_tokens, self.sampling.batch_size
-            )
+                base, value, spread(prompts, k), self.sampling.max_new_tokens, self.sampling.batch_size,
+                judge=run.judges.get(target),
+            )  # fmt: skip
 
         settings = {"none": NoSteering(), **candidates}
         search, search_details = samples.collect(

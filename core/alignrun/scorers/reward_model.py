@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ class RewardModelScorer:
     The pair is formatted with the reward model's chat template when it has one (user turn,
     assistant turn), else as ``prompt + "\\n\\n" + response``. With one output label the
     logit is the reward (the usual RLHF reward-model head); with two, the log-odds of label 1.
+    A **multi-head** model (one output per objective; ArmoRM-style models return them as ``rewards``,
+    others as logits) needs the head to read: ``head``, or ``heads`` (value -> head index) with the
+    value's name (``judge.evaluator`` passes it), so one model can judge several values.
 
     Args:
         name: hub id or local folder of the reward model.
@@ -24,6 +27,9 @@ class RewardModelScorer:
         max_length: tokens kept per pair (truncated from the left, keeping the response).
         device: ``auto``, ``cpu``, ``cuda``...
         trust_remote_code: run the checkpoint's own code; off unless you trust it.
+        head: the output index to read on a multi-head model.
+        heads: value -> output index; with ``value``, the head of that value.
+        value: the value this scorer judges (for ``heads``).
     """
 
     def __init__(
@@ -33,7 +39,18 @@ class RewardModelScorer:
         max_length: int = 512,
         device: str = "auto",
         trust_remote_code: bool = False,
+        head: int | None = None,
+        heads: Mapping[str, int] | None = None,
+        value: str | None = None,
     ) -> None:
+        if heads is not None:
+            if value is None or value not in heads:
+                raise AlignrunError(
+                    f"reward model '{name}': heads maps {', '.join(map(str, heads)) or 'no value'}, "
+                    f"not value '{value}'"
+                )
+            head = int(heads[value])
+        self.head = head
         self.name = name
         self.batch_size = batch_size
         self.max_length = max_length
@@ -61,9 +78,16 @@ class RewardModelScorer:
             raise AlignrunError(
                 f"could not load reward model '{self.name}'{where}: {str(exc).splitlines()[0]}"
             ) from exc
-        if self._model.config.num_labels not in (1, 2):
+        labels = int(self._model.config.num_labels)
+        if self.head is None and labels not in (1, 2):
             raise AlignrunError(
-                f"reward model '{self.name}' has {self._model.config.num_labels} labels; need 1 or 2"
+                f"reward model '{self.name}' has {labels} heads; say which this value reads "
+                "(head=<index>, or heads={value: index})"
+            )
+        if self.head is not None and not 0 <= self.head < labels:
+            raise AlignrunError(
+                f"reward model '{self.name}' has {labels} head(s); head {self.head} does not exist "
+                "(the value map does not match the model)"
             )
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
@@ -92,7 +116,17 @@ class RewardModelScorer:
                 truncation=True,
                 max_length=self.max_length,
             ).to(device)
-            logits = self._model(**enc).logits.float()  # [b, num_labels]
-            reward = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+            output = self._model(**enc)
+            rewards = getattr(output, "rewards", None)  # ArmoRM-style: one reward per objective
+            logits = (rewards if rewards is not None else output.logits).float()  # [b, heads]
+            if self.head is None:
+                reward = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+            elif self.head < logits.shape[1]:
+                reward = logits[:, self.head]
+            else:
+                raise AlignrunError(
+                    f"reward model '{self.name}' returned {logits.shape[1]} rewards; head {self.head} "
+                    "does not exist (the value map does not match the model)"
+                )
             out.extend(reward.tolist())
         return out
