@@ -20,6 +20,7 @@ def test_judge_check_reports_every_judge_with_baselines_probes_kappa_and_the_gat
             *SMOKE,
             "values=[security]",
             "data=stance",
+            "judge.validity=true",  # smoke skips the run's own check; this test reads it
             "method.judges.reward_head.model=tiny",
             "method.judges.ensemble.members.reward_head.model=tiny",
         ]

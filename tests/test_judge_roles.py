@@ -42,21 +42,27 @@ def test_crossfit_halves_are_disjoint_by_prompt_seeded_and_near_the_fraction() -
     assert split.record()["shared_prompts"] == 0
 
 
-def _verdicts(overrides: list[str], tmp: Path) -> dict[str, Any]:
+def _results(overrides: list[str], tmp: Path) -> dict[str, Any]:
     cfg = compose(
         ["+method=dpo", *SMOKE, "values=[helpful]", "method.train.steps=1", "data.max_pairs=8", *overrides]
     )
-    return dict(run_job(cfg, tmp)["verdicts"]["helpful"])
+    return dict(run_job(cfg, tmp))
 
 
 @pytest.mark.slow
 def test_the_default_run_is_not_circular_and_shared_judges_are(tmp_path: Path) -> None:
-    crossfit = _verdicts(["judge.validity=false"], tmp_path / "a")
+    results = _results(["judge.validity=true"], tmp_path / "a")
+    crossfit = results["verdicts"]["helpful"]
     assert crossfit["circular"] is False and "never saw" in crossfit["why"]
+    check = results["judges"]["helpful"]  # the evaluator, checked on the held-out pairs, gated
+    assert check["on"] == "heldout_pairs" and check["n_pairs"] == 115
+    assert check["accuracy"]["low"] > 0.5 and crossfit["measured"] is check["measured"] is True
+    assert {"padding", "rewrite"} <= set(check["probes"])
+    assert "## Judges" in (tmp_path / "a" / "report.md").read_text()
     rec = crossfit["crossfit"]
     assert rec["shared_prompts"] == 0 and rec["train_pairs"] > 100 and rec["judge_pairs"] > 100
     assert crossfit["evaluator"]["pairs"] == rec["judge_pairs"]  # fitted on the judge half only
-    shared = _verdicts(["judge=shared", "judge.validity=false"], tmp_path / "b")
+    shared = _results(["judge=shared"], tmp_path / "b")["verdicts"]["helpful"]
     assert shared["circular"] is True and "fitted on" in shared["why"] and "crossfit" not in shared
 
 
