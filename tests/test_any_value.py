@@ -69,12 +69,17 @@ def test_a_yaml_only_value_runs_with_every_method(method: str, tmp_path: Path) -
         assert verdict["judge"]["exemplars_sha"] != verdict["evaluator"]["exemplars_sha"]
         assert verdict["circular"] is False
         assert "trained by an exemplar classifier" in (tmp_path / "run" / "report.md").read_text()
+    elif method.endswith("steering"):  # the search is judged by the exemplar half the evaluator lacks
+        assert "pairs" not in derived and derived["search"] is True
+        assert verdict["judge"]["exemplars_sha"] != verdict["evaluator"]["exemplars_sha"]
+        assert verdict["circular"] is False
     else:
         assert "pairs" not in derived and verdict["judge"] is None
     if method.endswith("steering"):
         steering = json.loads((tmp_path / "run" / "steering.json").read_text())
         assert (
-            steering["target"] == "thrift" and steering["target_measure"] == "its scorer on its own prompts"
+            steering["target"] == "thrift"
+            and steering["target_measure"] == "its trainer judge on its own prompts"
         )
         assert "thrift" in steering["side_effects"]
 

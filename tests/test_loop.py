@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from alignrun import AlignrunError, MethodResult, Run, hookimpl
 from alignrun.config import build
+from alignrun.judges.crossfit import split_pairs
 from alignrun.lm import LM
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
@@ -93,8 +94,9 @@ def test_generate_hook_replaces_default_and_scores_follow(smoke_cfg: DictConfig,
     assert results["scores"]["helpful"] < 0  # a refusal is unhelpful
     for value in ("helpful", "harmless"):
         mine = [r for r in rows if r["value"] == value]
-        scorer = build(smoke_cfg["values"][value]["scorer"], _convert_="all")
-        expected = scorer.score(  # the scores are the value's scorer on the hook's answers
+        own = build(smoke_cfg["values"][value]["scorer"], _convert_="all")
+        scorer = own.with_pairs(split_pairs(own.pairs, seed=0, fraction=0.5).judge)  # cross-fitted
+        expected = scorer.score(  # the scores are the value's evaluator on the hook's answers
             [r["prompt"] for r in mine], [r["answer"] for r in mine]
         )
         assert results["scores"][value] == pytest.approx(sum(expected) / len(expected))

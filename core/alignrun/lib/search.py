@@ -222,7 +222,7 @@ class Study:
         result = self.evaluate(held, names, target, list(control), graph, reference)
         result.update({
             "target": target, "direction": direction, "mode": mode, "chosen": best,
-            "target_measure": "profile" if profiled else "its scorer on its own prompts",
+            "target_measure": "profile" if profiled else "its trainer judge on its own prompts",
             "chosen_text": getattr(candidates[best], "text", None), "search": ranking,
             "fluency": {
                 "search": fluency, "held_out": setting_fluency(held_details), "min": self.min_fluency,
