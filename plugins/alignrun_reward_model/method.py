@@ -46,10 +46,9 @@ class RewardModelMethod:
         cost: bool = False,
         export_hf: bool = False,
     ) -> None:
-        if l2 < 0 or center_rewards_coefficient < 0:
-            raise AlignrunError("method.l2 and method.center_rewards_coefficient must be >= 0")
-        if max_length < 1 or batch_size < 1:
-            raise AlignrunError("method.max_length and method.batch_size must be >= 1")
+        from alignrun.judges.reward_head import check_settings
+
+        check_settings(l2, center_rewards_coefficient, max_length, batch_size, "method.")
         self.model = model
         self.knobs: dict[str, Any] = {
             "l2": l2,

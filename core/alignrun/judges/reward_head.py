@@ -186,10 +186,7 @@ class RewardHead:
         cost: bool = False,
         value: str | None = None,
     ) -> None:
-        if l2 < 0 or center_rewards_coefficient < 0:
-            raise AlignrunError("RewardHead: l2 and center_rewards_coefficient must be >= 0")
-        if max_length < 1 or batch_size < 1:
-            raise AlignrunError("RewardHead: max_length and batch_size must be >= 1")
+        check_settings(l2, center_rewards_coefficient, max_length, batch_size)
         self.pairs = pairs
         self.model = model
         self.l2 = float(l2)
@@ -521,6 +518,14 @@ class CostHead(RewardHead):
     def __init__(self, pairs: Any, model: Any = "smollm2", **kwargs: Any) -> None:
         kwargs.setdefault("cost", True)
         super().__init__(pairs, model, **kwargs)
+
+
+def check_settings(l2: float, c: float, max_length: int, batch_size: int, prefix: str = "") -> None:
+    """One line naming the bad knobs (``prefix``: where they are set, e.g. ``method.``)."""
+    if l2 < 0 or c < 0:
+        raise AlignrunError(f"reward head: {prefix}l2 and {prefix}center_rewards_coefficient must be >= 0")
+    if max_length < 1 or batch_size < 1:
+        raise AlignrunError(f"reward head: {prefix}max_length and {prefix}batch_size must be >= 1")
 
 
 def fit_head(
