@@ -70,14 +70,7 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
     derivation.prepare(values)  # eval prompts, scorers, judges: before the data caps see them
     spec = build(cfg.data, _recursive_=False)
     judging = Judging(JudgeConfig(**cfg.judge), set(spec.sources))
-    own = {name: value.scorer for name, value in values.items()}
-    judging.assign(values)  # cross-fitting: training and evaluator halves, before the caps
-    for (
-        name,
-        trainer,
-    ) in judging.trainers.items():  # the value's own judge trained: now its training-half twin
-        if derivation.judges.get(name) is own[name]:
-            derivation.judges[name] = trainer
+    judging.assign(values, derivation.judges)  # cross-fitting: training and evaluator halves, before the caps
     data = spec.prepare(values)  # sources load lazily, see DataSpec
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     lm.backend = str(cfg.generation.get("backend") or lm.backend)

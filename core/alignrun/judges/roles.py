@@ -124,9 +124,20 @@ class Judging:
         self.trainers: dict[str, Scorer] = {}
         self.record: dict[str, dict[str, Any]] = {}
 
-    def assign(self, values: Mapping[str, Value]) -> None:
+    def assign(self, values: Mapping[str, Value], judges: dict[str, Scorer]) -> None:
         """Split, refit and replace in place: ``value.preference_data`` becomes the training half and
-        ``value.scorer`` the evaluator fitted on the judge half; :attr:`trainers` the trainer judges."""
+        ``value.scorer`` the evaluator fitted on the judge half; :attr:`trainers` the trainer judges.
+
+        ``judges``: the run's trainer judges so far (``derive``'s); where a value's own scorer was its
+        trainer judge, its training-half twin replaces it.
+        """
+        own = {name: value.scorer for name, value in values.items()}
+        self._assign(values)
+        for name, trainer in self.trainers.items():
+            if judges.get(name) is own[name]:
+                judges[name] = trainer
+
+    def _assign(self, values: Mapping[str, Value]) -> None:
         for name, value in values.items():
             own = value.preference_data if name not in self.sources else None
             rec: dict[str, Any] = {}
