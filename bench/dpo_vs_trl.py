@@ -118,7 +118,6 @@ def bench_alignrun(args: argparse.Namespace, rows: list[dict[str, str]], workdir
     """Train with alignrun's Trainer; adds to ``out``; returns a description of the model."""
     from omegaconf import OmegaConf
 
-    from alignrun.contracts import Run
     from alignrun.data import RunData
     from alignrun.interventions import NoSteering
     from alignrun.lib.training import adapters
@@ -126,6 +125,7 @@ def bench_alignrun(args: argparse.Namespace, rows: list[dict[str, str]], workdir
     from alignrun.lib.training.dpo import dpo_objective, preference_set
     from alignrun.lib.training.trainer import Trainer, TrainSettings
     from alignrun.plugins import get_plugin_manager
+    from alignrun.run import Run
 
     lm = load(args.model)
     torch.manual_seed(SEED)

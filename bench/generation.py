@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.models.smollm2 import load_smollm2
 from alignrun.profile.schwartz import scenarios
+from alignrun.schema import GenerationConfig
 
 
 def matmul_ceiling(n: int = 2048, rounds: int = 10) -> float:

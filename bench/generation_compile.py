@@ -24,10 +24,10 @@ from collections.abc import Callable
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.lm import LM
 from alignrun.models.smollm2 import load_smollm2
 from alignrun.profile.schwartz import scenarios
+from alignrun.schema import GenerationConfig
 
 
 def static_engine(lm: LM, prompts: list[str], new_tokens: int, compiled: bool) -> Callable[[], list[str]]:

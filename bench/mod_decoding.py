@@ -20,10 +20,10 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.lib.training.adapters import LoraSettings, attach, merged, mixed
 from alignrun.models.smollm2 import load_smollm2
 from alignrun.profile.schwartz import scenarios
+from alignrun.schema import GenerationConfig
 from alignrun_mod.decoding import Composition
 
 

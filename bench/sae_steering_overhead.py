@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.lib.sae.intervention import FeatureSteering
 from alignrun.models.smollm2 import load_smollm2
 from alignrun.profile.schwartz import scenarios
+from alignrun.schema import GenerationConfig
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.contracts import Value
 from alignrun.data import DataSpec, RunData
 from alignrun.derive import Derivation, DeriveConfig
@@ -21,6 +20,7 @@ from alignrun.derive.scorer import ExemplarScorer, split_exemplars
 from alignrun.errors import AlignrunError
 from alignrun.models.tiny import build_tiny
 from alignrun.profile.schwartz import scenarios, schwartz_value
+from alignrun.schema import GenerationConfig
 from tests.conftest import empty_cache
 
 # ----------------------------------------------------------------------------------- prompt splits

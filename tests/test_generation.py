@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.errors import AlignrunError
 from alignrun.generation import check_backend, engine
 from alignrun.lm import LM
 from alignrun.models.tiny import build_tiny
+from alignrun.schema import GenerationConfig
 from tests.conftest import SMOKE, assert_one_line_run_error
 
 PROMPTS = [

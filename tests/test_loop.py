@@ -12,7 +12,7 @@ import pytest
 from omegaconf import DictConfig
 
 from alignrun import AlignrunError, MethodResult, Run, hookimpl
-from alignrun.config import build
+from alignrun.instantiate import build
 from alignrun.judges.crossfit import split_pairs
 from alignrun.lm import LM
 from alignrun.loop import run_job

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from alignrun import AlignrunError
-from alignrun.config import GenerationConfig
 from alignrun.models.hf import load_hf
 from alignrun.models.tiny import build_tiny
+from alignrun.schema import GenerationConfig
 from tests.conftest import scaled_timeout
 
 

@@ -156,7 +156,7 @@ def _tiny_run(tmp_path: Path, scorer: Any, prompts: list[str]) -> Run:
 
 def test_updates_raise_the_reward_of_a_fixed_token(tmp_path: Path) -> None:
     """Three PPO iterations make the policy emit a rewarded token more often, on fresh samples."""
-    from alignrun.config import GenerationConfig
+    from alignrun.schema import GenerationConfig
 
     prompts = [f"Tell me about topic number {i}." for i in range(16)]
     probe = build_tiny()

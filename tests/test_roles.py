@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from alignrun import AlignrunError, Intervention
-from alignrun.config import GenerationConfig
-from alignrun.interventions import SystemPrompt, ValuePrompt, join_system, value_prompt_text
+from alignrun.interventions import SystemPrompt, join_system, value_prompt_text
 from alignrun.lib.roles import NO_ROLE, Role, make_roles, role_split
 from alignrun.models.tiny import build_tiny
 from alignrun.profile import ValueProfiler
 from alignrun.profile.schwartz import schwartz_values
+from alignrun.schema import GenerationConfig
+from alignrun.value_prompt import ValuePrompt
 
 
 def test_roles_are_seeded_distinct_and_split_disjointly() -> None:

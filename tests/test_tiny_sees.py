@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from alignrun.config import GenerationConfig
 from alignrun.data.bundled import eval_prompts
 from alignrun.lib.sae.format import sae_config, save_sae
 from alignrun.models.tiny import build_tiny
+from alignrun.schema import GenerationConfig
 from tests.conftest import SMOKE, run_cli
 from tests.test_sae import random_sae
 

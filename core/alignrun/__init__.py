@@ -6,9 +6,10 @@ discovery go through it. The contracts a plugin author needs are re-exported her
 
 from __future__ import annotations
 
-from alignrun.contracts import Candidate, Intervention, Method, MethodResult, Run, Scorer, Value
+from alignrun.contracts import Candidate, Intervention, Method, MethodResult, Scorer, Value
 from alignrun.errors import AlignrunError
 from alignrun.hookspecs import hookimpl
+from alignrun.run import Run
 
 __all__ = [
     "AlignrunError",

@@ -1,105 +1,52 @@
-"""Config plumbing between Hydra and pluggy: the typed schema, the search path, compose, checks.
+"""Config plumbing between Hydra and pluggy: the search path, compose, the catalogue of options, checks.
 
+The typed nodes are in :mod:`alignrun.schema` and building a node is :mod:`alignrun.instantiate`
+(ground floor); this module sits near the top (docs/architecture.md, "Layers"): its checks reach into
+every domain's own check, and the catalogue into every plugin's search path. The names re-exported
+from the schema and the builder keep plugins written against ``alignrun.config`` working.
 Torch-free: the CLI's ``--help`` goes through here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from alignrun.errors import AlignrunError
-from alignrun.settings import ranged
+from alignrun.instantiate import build, build_checked
+from alignrun.schema import (
+    AlignrunSchema,
+    CandidatesConfig,
+    DeriveSchema,
+    GenerationConfig,
+    JudgeSchema,
+    ResultsConfig,
+)
+
+if TYPE_CHECKING:
+    from alignrun.contracts import Value
+
+__all__ = [  # the schema and the builder, for plugins that import them from here
+    "AlignrunSchema",
+    "CandidatesConfig",
+    "DeriveSchema",
+    "GenerationConfig",
+    "JudgeSchema",
+    "ResultsConfig",
+    "build",
+    "build_checked",
+]
 
 CONFIG_MODULE = "alignrun.conf"
 PRIMARY_SEARCHPATH = f"pkg://{CONFIG_MODULE}"
 CONFIG_NAME = "alignrun"
 SCHEMA_NAME = "alignrun_schema"
-
-
-@dataclass
-class GenerationConfig:
-    """``generation:`` how every model answers eval prompts."""
-
-    max_new_tokens: int = ranged(64, ge=1)
-    batch_size: int = ranged(48, ge=1)
-    do_sample: bool = False
-    temperature: float = ranged(1.0, gt=0)
-    top_p: float = ranged(1.0, gt=0, le=1)
-    max_prompt_tokens: int = ranged(512, ge=1)
-    progress: bool = True
-    min_new_tokens: int = ranged(0, ge=0)
-    # None: the model's engine (``LM.backend``, which the loop sets from the run's generation.backend)
-    backend: str | None = None
-
-
-@dataclass
-class ResultsConfig:
-    """``results:`` how results are summarised."""
-
-    hypervolume_reference: float = -1.0
-    baselines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DeriveSchema:
-    """``derive:`` materials built for values that lack them (``alignrun.derive.DeriveConfig``)."""
-
-    pairs: str = "auto"
-    prompts: int = ranged(24, ge=1)
-    eval_prompts: int = ranged(12, ge=1)
-    samples: int = ranged(2, ge=1)
-    temperature: float = ranged(0.8, gt=0)
-    max_new_tokens: int = ranged(64, ge=1)
-    margin: float = ranged(0.2, ge=0)
-    batch_size: int = ranged(48, ge=1)
-    split_exemplars: bool = True
-    judge: Any = None
-
-
-@dataclass
-class JudgeSchema:
-    """``judge:`` which judge trains and which evaluates (``alignrun.judges.roles.JudgeConfig``)."""
-
-    crossfit: bool = True
-    judge_fraction: float = ranged(0.5, gt=0, lt=1)
-    split_seed: int = 0
-    evaluator: Any = None
-    validity: bool = True
-
-
-@dataclass
-class CandidatesConfig:
-    """``candidates:`` how every method's candidate models are scored."""
-
-    eval_prompts: int | None = ranged(24, ge=1)
-
-
-@dataclass
-class AlignrunSchema:
-    """The primary config's typed top level: ``seed=abc`` fails at composition, not mid-run."""
-
-    seed: int = 0
-    resume: bool = False
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    results: ResultsConfig = field(default_factory=ResultsConfig)
-    derive: DeriveSchema = field(default_factory=DeriveSchema)
-    judge: JudgeSchema = field(default_factory=JudgeSchema)
-    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
-    model: Any = MISSING
-    values: dict[str, Any] = field(default_factory=dict)
-    data: Any = MISSING
-    steering: Any = MISSING
-    loggers: dict[str, Any] = field(default_factory=dict)
-    profile: Any = None
-    method: Any = None
 
 
 ConfigStore.instance().store(name=SCHEMA_NAME, node=AlignrunSchema)
@@ -255,9 +202,9 @@ def check_settings(cfg: DictConfig) -> None:
         )
     DeriveConfig(**OmegaConf.to_container(cfg.derive, resolve=True))  # type: ignore[arg-type]
     JudgeConfig(**OmegaConf.to_container(cfg.judge, resolve=True))  # type: ignore[arg-type]
-    _build_checked(cfg.data, "data", _recursive_=False)
+    build_checked(cfg.data, "data", _recursive_=False)
     build_method(cfg)
-    _build_checked(cfg.steering, "steering", _convert_="all")
+    build_checked(cfg.steering, "steering", _convert_="all")
 
 
 def build_method(cfg: DictConfig) -> Any:
@@ -267,33 +214,13 @@ def build_method(cfg: DictConfig) -> Any:
         AlignrunError: a setting of the wrong type, one the method does not take, or a method
             without ``fit(run)``.
     """
-    method = _build_checked(cfg.method, "method", _convert_="all")
+    method = build_checked(cfg.method, "method", _convert_="all")
     if not callable(getattr(method, "fit", None)):
         raise AlignrunError(
             f"method '{group_choice(cfg, 'method')}' builds a {type(method).__name__}, "
             "which has no fit(run) method"
         )
     return method
-
-
-def _build_checked(node: DictConfig, key: str, **kwargs: Any) -> Any:
-    """:func:`build` of ``node`` after :func:`alignrun.settings.check_call` on its arguments; an
-    error the target raises that is not an :class:`AlignrunError` becomes one line naming ``key``."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import get_object
-
-    from alignrun.settings import check_call
-
-    try:
-        target = get_object(str(node["_target_"]))
-    except Exception as exc:
-        raise AlignrunError(f"{key}._target_ '{node.get('_target_')}' does not import: {exc}") from None
-    check_call(target, {str(k): node[k] for k in node}, key)
-    try:
-        return build(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__ or exc
-        raise AlignrunError(f"{key}: {type(cause).__name__}: {cause}") from exc
 
 
 def no_method_message() -> str:
@@ -347,24 +274,25 @@ def value_nodes() -> dict[str, Any]:
     return nodes
 
 
-def build(node: Any, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate``, but an :class:`AlignrunError` raised while building comes out as itself.
+def known_value(name: str, what: str = "value") -> Value:
+    """Any value alignrun knows by name: Schwartz's bundled ones, else any ``values/`` config option's.
 
-    Hydra wraps whatever a ``_target_`` raises in an ``InstantiationException``; a user error
-    (missing data, unreachable model) must keep its one-line message.
+    ``what`` names the setting the name came from in the error (``steering.target``).
+
+    Raises:
+        AlignrunError: no such value (the message lists the known ones).
     """
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
+    from alignrun.profile.schwartz import SCHWARTZ_VALUES, schwartz_value
 
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, AlignrunError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        raise cause from exc
+    if name in SCHWARTZ_VALUES:
+        return schwartz_value(name)
+    nodes = value_nodes()
+    if name not in nodes:
+        raise AlignrunError(
+            f"{what} '{name}' is not a value alignrun knows; choose one of: {', '.join(sorted(nodes))}"
+        )
+    value: Value = build(nodes[name], name=name, _convert_="all")
+    return value
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

@@ -12,9 +12,10 @@ from alignrun.atomic import write_jsonl
 from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Method, MethodResult, Run
+    from alignrun.contracts import Method, MethodResult
     from alignrun.evaluation import Generations, Measured
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 
 @hookimpl(trylast=True)
@@ -24,7 +25,7 @@ def alignrun_run_method(run: Run, method: Method) -> MethodResult:
 
 @hookimpl(trylast=True)
 def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str]:
-    from alignrun.config import GenerationConfig
+    from alignrun.schema import GenerationConfig
 
     return lm.generate(prompts, GenerationConfig(**run.cfg.generation), seed=int(run.cfg.seed))
 

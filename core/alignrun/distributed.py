@@ -13,10 +13,10 @@ import functools
 import os
 from typing import Any
 
-import torch
-
 
 def world_size() -> int:
+    """The launcher's process count (1 outside ``torchrun``/``accelerate launch``). Torch-free, like
+    :func:`rank`: the CLI and the run dir read them before anything heavy loads."""
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -24,13 +24,10 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
 @functools.cache
 def accelerator() -> Any:
     """This process's ``Accelerator``; the first call joins the launcher's process group."""
+    import torch
     from accelerate import Accelerator, PartialState
 
     cpu = not torch.cuda.is_available()

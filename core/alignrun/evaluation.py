@@ -17,8 +17,9 @@ from alignrun.errors import AlignrunError
 from alignrun.uncertainty import Interval, mean_interval
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Intervention, Run, Value
+    from alignrun.contracts import Intervention, Value
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 SCORE_PREFIX = "score/"
 PROFILE_PREFIX = "profile/"

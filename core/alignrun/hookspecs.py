@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
     from omegaconf import DictConfig
 
-    from alignrun.contracts import Method, MethodResult, Run
+    from alignrun.contracts import Method, MethodResult
     from alignrun.evaluation import Generations, Measured
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 hookspec = pluggy.HookspecMarker("alignrun")
 hookimpl = pluggy.HookimplMarker("alignrun")

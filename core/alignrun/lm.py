@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.errors import AlignrunError
 from alignrun.held_weights import HeldWeights
 from alignrun.interventions import join_system
+from alignrun.schema import GenerationConfig
 
 
 @functools.lru_cache(maxsize=4)

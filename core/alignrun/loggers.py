@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Run
+    from alignrun.run import Run
 
 log = logging.getLogger("alignrun")
 

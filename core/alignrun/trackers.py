@@ -31,7 +31,7 @@ from alignrun.hookspecs import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from alignrun.contracts import Run
+    from alignrun.run import Run
 
 log = logging.getLogger("alignrun")
 

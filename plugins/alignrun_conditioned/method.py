@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
+from alignrun.run import Run
 from alignrun.settings import build_settings
 
 ADAPTER = "conditioned"

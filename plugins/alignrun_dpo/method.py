@@ -18,9 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alignrun.contracts import Candidate, Intervention, MethodResult, Run
+from alignrun.contracts import Candidate, Intervention, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.weights import simplex_grid
+from alignrun.run import Run
 from alignrun.settings import build_settings
 
 VARIANTS = ("single", "weighted", "sequential", "soup")

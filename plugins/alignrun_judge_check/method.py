@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from alignrun.contracts import MethodResult, Run, Scorer
+from alignrun.contracts import MethodResult, Scorer
 from alignrun.errors import AlignrunError
+from alignrun.run import Run
 
 log = logging.getLogger("alignrun")
 LogProb = Callable[[Sequence[str], Sequence[str]], list[float]]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.measurement.check import render, run_check, summarise
 from alignrun.profile import MODES
 from alignrun.profile.schwartz import scenarios as bundled_scenarios
 from alignrun.profile.schwartz import schwartz_values
+from alignrun.run import Run
 
 
 class ManipulationCheck:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
+from alignrun.run import Run
 from alignrun.settings import build_settings
 from alignrun_mod.decoding import RULES, Composition
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from alignrun.contracts import Candidate, MethodResult, Run
+from alignrun.contracts import Candidate, MethodResult
 from alignrun.errors import AlignrunError
+from alignrun.run import Run
 from alignrun.settings import build_settings, check_fields, ranged
 
 ESTIMATORS = (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
+from alignrun.run import Run
 
 
 class NoneMethod:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignrun.contracts import Intervention, MethodResult, Run
-from alignrun.interventions import PLACEBO, SystemPrompt, ValuePrompt
+from alignrun.contracts import Intervention, MethodResult
+from alignrun.interventions import PLACEBO, SystemPrompt
 from alignrun.lib.graphs.model import ValueGraph
 from alignrun.lib.measurement.sampling import Sampling
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search import Study, steering_spec, target_value
+from alignrun.run import Run
+from alignrun.value_prompt import ValuePrompt
 
 
 class PromptSteering:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
+from alignrun.run import Run
 
 log = logging.getLogger("alignrun")
 

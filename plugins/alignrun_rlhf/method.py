@@ -24,9 +24,10 @@ import time
 from typing import Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.config import GenerationConfig
-from alignrun.contracts import MethodResult, Run
+from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
+from alignrun.run import Run
+from alignrun.schema import GenerationConfig
 from alignrun.settings import build_settings
 
 log = logging.getLogger("alignrun")

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.contracts import Scorer
 from alignrun.errors import AlignrunError
 from alignrun.lib.training.batching import encode
 from alignrun.lib.training.logprobs import sequence_logps
 from alignrun.lib.training.trainer import LossFn, TrainSettings
 from alignrun.lm import LM
+from alignrun.schema import GenerationConfig
 
 # -- estimators (pure) -------------------------------------------------------------------
 

@@ -20,12 +20,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import Intervention, MethodResult, Run
+from alignrun.contracts import Intervention, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.graphs.model import ValueGraph
 from alignrun.lib.measurement.sampling import Sampling, spread_apart, value_system
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search import Study, steering_spec, target_value
+from alignrun.run import Run
 
 if TYPE_CHECKING:
     from alignrun.lib.sae.features import FeatureRanking

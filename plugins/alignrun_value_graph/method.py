@@ -20,14 +20,13 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import Intervention, MethodResult, Run
+from alignrun.contracts import Intervention, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.interventions import (
     DIRECTIONS,
     PLACEBO,
     NoSteering,
     SystemPrompt,
-    ValuePrompt,
     describe_intervention,
 )
 from alignrun.lib.graphs.cochange import CoChange, cochange, noise_threshold, pooled, predicted
@@ -38,6 +37,8 @@ from alignrun.lib.graphs.render import plot_graph, write_graph
 from alignrun.lib.measurement import samples
 from alignrun.lib.measurement.sampling import Sampling, describe, value_system
 from alignrun.lib.roles import RoleSplit
+from alignrun.run import Run
+from alignrun.value_prompt import ValuePrompt
 from alignrun_value_graph.report import render
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class ValueGraphMethod:
     def fit(self, run: Run) -> MethodResult:
         if not self.values:
             return self._fit(run)
-        from alignrun.interventions import known_value
+        from alignrun.config import known_value
         from alignrun.profile import ValueProfiler
 
         system = {

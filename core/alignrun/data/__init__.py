@@ -32,7 +32,7 @@ def _materialise(source: Any, own_file: str = "preference_pairs") -> Any:
     if OmegaConf.is_config(source):
         source = OmegaConf.to_container(source, resolve=True)
     if isinstance(source, dict) and "_target_" in source:
-        from alignrun.config import build
+        from alignrun.instantiate import build
 
         return build(source, _convert_="all")
     if isinstance(source, dict) and "path" in source:  # +data.sources.<value>.path=my.jsonl: your own file

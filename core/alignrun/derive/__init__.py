@@ -27,12 +27,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from alignrun.config import DeriveSchema
 from alignrun.contracts import Scorer, Value
 from alignrun.derive.prompts import split_prompts
 from alignrun.derive.scorer import ExemplarScorer, describe_scorer, split_exemplars
 from alignrun.errors import AlignrunError
 from alignrun.profile import spread
+from alignrun.schema import DeriveSchema
 from alignrun.settings import check_fields
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Derivation:
     def prepare(self, values: Mapping[str, Value]) -> None:
         """Eval prompts, scorers and judges (no model needed); fills in the values in place."""
         if self.cfg.judge is not None:
-            from alignrun.config import build
+            from alignrun.instantiate import build
 
             self._named_judge = build(self.cfg.judge, _convert_="all")
             if not isinstance(self._named_judge, Scorer):

@@ -17,10 +17,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from alignrun.config import GenerationConfig
 from alignrun.contracts import Scorer, Value
 from alignrun.errors import AlignrunError
 from alignrun.interventions import value_prompt_text
+from alignrun.schema import GenerationConfig
 
 if TYPE_CHECKING:
     from alignrun.lm import LM

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from alignrun.errors import AlignrunError
 
 if TYPE_CHECKING:
-    from alignrun.config import GenerationConfig
     from alignrun.lm import LM
+    from alignrun.schema import GenerationConfig
 
 Engine = Callable[["LM", list[str], "GenerationConfig", int, "Sequence[str | None] | None"], list[str]]
 

@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 from alignrun.generation.cache import presized_cache
 
 if TYPE_CHECKING:
-    from alignrun.config import GenerationConfig
     from alignrun.lm import LM
+    from alignrun.schema import GenerationConfig
 
 log = logging.getLogger("alignrun")
 

@@ -14,8 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
-    from alignrun.config import GenerationConfig
     from alignrun.lm import LM
+    from alignrun.schema import GenerationConfig
 
 
 @torch.inference_mode()

@@ -17,7 +17,8 @@ from alignrun.derive.scorer import describe_scorer
 from alignrun.errors import AlignrunError
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Run, Scorer, Value
+    from alignrun.contracts import Scorer, Value
+    from alignrun.run import Run
 
 log = logging.getLogger("alignrun")
 LogProb = Callable[[Sequence[str], Sequence[str]], list[float]]
@@ -126,6 +127,33 @@ def cached_report(
     report = judge_report(name, evaluator, rows, on, others)
     atomic_write_text(path, json.dumps(report, allow_nan=False))
     return {**report, "cache_hit": False}
+
+
+def verdicts(run: Run) -> dict[str, dict[str, Any]]:
+    """Per value: which judge made its training material (``judge``, None when nothing was judged),
+    which scored it (``evaluator``, and its score range), how the pairs were cross-fitted, and whether
+    the verdict is circular and why."""
+    from alignrun.derive.scorer import scorer_range
+    from alignrun.judges.roles import circularity
+    from alignrun.run import changes_model
+
+    out = {}
+    trains = changes_model(run)
+    for name, value in run.values.items():
+        rec = run.derived.get(name, {})
+        judged = bool(rec.get("pairs") or rec.get("reward") or rec.get("search"))
+        judge = run.judges.get(name)
+        trained_on = run.data.pairs.get(name) if trains else None
+        circular, why = circularity(value.scorer, judge, trained_on, judged)
+        out[name] = {
+            "judge": describe_scorer(judge) if judged else None,
+            "evaluator": describe_scorer(value.scorer),
+            "circular": circular,
+            "why": why,
+            "range": scorer_range(value.scorer),
+            **run.judging.get(name, {}),
+        }
+    return out
 
 
 def gate_verdicts(verdicts: dict[str, dict[str, Any]], reports: dict[str, dict[str, Any]]) -> None:

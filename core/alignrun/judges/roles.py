@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from alignrun.config import JudgeSchema
 from alignrun.errors import AlignrunError
 from alignrun.judges.crossfit import overlap, rows_of, split_pairs
+from alignrun.schema import JudgeSchema
 from alignrun.settings import check_fields
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
     from hydra.utils import get_object
     from omegaconf import OmegaConf
 
-    from alignrun.config import build
     from alignrun.contracts import Scorer
+    from alignrun.instantiate import build
 
     if isinstance(node, Mapping) and not OmegaConf.is_config(node):
         node = OmegaConf.create(dict(node))

@@ -65,7 +65,7 @@ def complete(lm: LM, body: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: a malformed request (bad ``messages`` or ``max_tokens``).
     """
-    from alignrun.config import GenerationConfig
+    from alignrun.schema import GenerationConfig
 
     prompt, system = as_prompt(body.get("messages"))  # type: ignore[arg-type]
     max_tokens = body.get("max_tokens") or DEFAULT_MAX_TOKENS

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from alignrun.contracts import Candidate
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Intervention, Run
+    from alignrun.contracts import Intervention
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 
 def candidate_prompts(run: Run) -> int | None:

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.contracts import Intervention, Run, Scorer, Value
+from alignrun.contracts import Intervention, Scorer, Value
 from alignrun.errors import AlignrunError
 from alignrun.fluency import setting_fluency
-from alignrun.interventions import NoSteering, ValuePrompt
+from alignrun.interventions import NoSteering
 from alignrun.lib.graphs.cochange import cochange, noise_threshold, predicted
 from alignrun.lib.graphs.model import ValueGraph
 from alignrun.lib.graphs.pc import pc_graph
@@ -37,7 +37,9 @@ from alignrun.lib.measurement.sampling import Sampling, value_system
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search_report import render
 from alignrun.profile import ProfileResult, spread
+from alignrun.run import Run
 from alignrun.uncertainty import t_interval
+from alignrun.value_prompt import ValuePrompt
 
 if TYPE_CHECKING:
     from alignrun.lm import LM
@@ -99,7 +101,7 @@ class TargetScored:
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
 
     def measure_many(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
-        from alignrun.config import GenerationConfig
+        from alignrun.schema import GenerationConfig
 
         results = self.base.measure_many(lm, systems)
         n = len(self.prompts)

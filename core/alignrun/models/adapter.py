@@ -88,7 +88,7 @@ def build_lm(node: DictConfig) -> LM:
     see that key, so third-party model configs get it for free (``+model.adapter=...`` where their
     YAML lacks it).
     """
-    from alignrun.config import build
+    from alignrun.instantiate import build
 
     adapter: Any = node.get("adapter")
     node = node.copy()

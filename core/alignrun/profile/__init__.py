@@ -129,9 +129,9 @@ class ValueProfiler:
         return results
 
     def _behavioural(self, lm: LM, systems: Sequence[str | None]) -> list[ProfileResult]:
-        from alignrun.config import GenerationConfig
         from alignrun.embeddings import default_embedder
         from alignrun.profile.behavioural import profiles_from_answers
+        from alignrun.schema import GenerationConfig
 
         cfg = GenerationConfig(max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, progress=False)
         n = len(self.scenarios)

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.contracts import Value
 from alignrun.lm import LM
+from alignrun.schema import GenerationConfig
 
 INSTRUCTION = "Answer with yes or no."
 _FIRST_WORD = re.compile(r"[a-z]+")

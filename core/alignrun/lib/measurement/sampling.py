@@ -18,8 +18,9 @@ from alignrun.errors import AlignrunError
 from alignrun.profile import MODES, ValueProfiler, spread
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Run, Value
+    from alignrun.contracts import Value
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 
 def value_system(run: Run) -> tuple[dict[str, Value], list[str]]:

@@ -27,12 +27,12 @@ from typing import Any
 
 import torch
 
-from alignrun.config import GenerationConfig
 from alignrun.contracts import Value
 from alignrun.errors import AlignrunError
 from alignrun.lib.sae.activations import layer_output, tokenize
 from alignrun.lib.sae.model import SparseAutoencoder
 from alignrun.lm import LM
+from alignrun.schema import GenerationConfig
 
 MATERIALS = ("answers", "questionnaire", "exemplars", "pairs")
 UP = "You strongly value {label}: {definition} Let this value guide every answer you give."

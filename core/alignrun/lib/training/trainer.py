@@ -26,8 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from alignrun import distributed
-from alignrun.contracts import Run
 from alignrun.errors import AlignrunError
+from alignrun.run import Run
 from alignrun.run_dir import refuse_changes, training_settings
 from alignrun.settings import check_fields, ranged
 

@@ -23,7 +23,8 @@ from alignrun.errors import AlignrunError
 from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from alignrun.contracts import Run, Value
+    from alignrun.contracts import Value
+    from alignrun.run import Run
     from alignrun.lm import LM
 
 PLUGIN_NAME = "alignrun_example.best_of_n"
@@ -91,7 +92,7 @@ class BestOfN:
     @hookimpl  # normal priority: runs before the core's trylast default and, being firstresult, replaces it
     def alignrun_generate(self, run: Run, lm: LM, prompts: list[str]) -> list[str] | None:
         """Sample ``n`` answers per prompt (seeds ``seed .. seed+n-1``) and keep the best of each."""
-        from alignrun.config import GenerationConfig
+        from alignrun.schema import GenerationConfig
 
         if not prompts:
             return []
