@@ -182,7 +182,7 @@ def test_a_loaded_value_system_is_values_of_the_run(tmp_path: Path) -> None:
     from alignrun.derive import Derivation, DeriveConfig
 
     derivation = Derivation(DeriveConfig(), seed=0)
-    derivation.prepare(values)
+    values = derivation.prepare(values)
     assert derivation.record["benevolence"]["scorer"]["from"] == "questionnaire items"
     assert (
         values["self_direction"].scorer is not None and len(values["self_direction"].eval_prompts or []) == 12

@@ -151,7 +151,7 @@ SMALL = DeriveConfig(prompts=3, samples=1, max_new_tokens=8, margin=0.0, eval_pr
 def _derive(lm: Any, cfg: DeriveConfig = SMALL) -> tuple[Derivation, RunData]:
     values = {"security": schwartz_value("security")}
     derivation = Derivation(cfg, seed=0)
-    derivation.prepare(values)
+    values = derivation.prepare(values)
     spec = DataSpec()
     data = spec.prepare(values)
     derivation.pairs(lm, values, data, spec, needed=True)
@@ -203,7 +203,7 @@ def test_an_interrupted_derivation_leaves_no_cache_entry(
 
     values = {"security": schwartz_value("security")}
     derivation = Derivation(SMALL, seed=0)
-    derivation.prepare(values)
+    values = derivation.prepare(values)
     derivation.judges["security"] = Killed(derivation.judges["security"])
     spec = DataSpec()
     with pytest.raises(KeyboardInterrupt):

@@ -31,11 +31,13 @@ def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str]:
 
 
 @hookimpl(trylast=True)
-def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, Measured]:
+def alignrun_evaluate(
+    run: Run, lm: LM, generations: dict[str, Generations], profile: bool
+) -> dict[str, Measured]:
     from alignrun.evaluation import PROFILE_PREFIX, score_values
 
     metrics: dict[str, Measured] = dict(score_values(run.values, generations))
-    if run.profiler is not None:
+    if profile and run.profiler is not None:
         profile = run.profiler.measure(lm)
         intervals = profile.intervals(int(run.cfg.seed))
         metrics.update({PROFILE_PREFIX + k: intervals.get(k, v) for k, v in profile.scores.items()})

@@ -131,12 +131,6 @@ def evaluate(
     ``profile=False`` skips the value profile (methods scoring many candidates need only scores);
     ``max_prompts`` keeps the first that many prompts of each value (a cheaper, noisier score).
     """
-    if not profile and run.profiler is not None:
-        profiler, run.profiler = run.profiler, None
-        try:
-            return evaluate(run, lm, interventions, max_prompts=max_prompts)
-        finally:
-            run.profiler = profiler
     per_value = {n: run.data.eval_prompts.get(n, [])[:max_prompts] for n in run.values}
     names = [n for n in run.values if per_value[n]]
     prompts = [p for n in names for p in per_value[n]]
@@ -157,7 +151,9 @@ def evaluate(
             k = len(per_value[n])
             generations[n] = Generations(prompts[start : start + k], list(responses[start : start + k]))
             start += k
-        merged = merge_metrics(run.hook.alignrun_evaluate(run=run, lm=steered, generations=generations))
+        merged = merge_metrics(
+            run.hook.alignrun_evaluate(run=run, lm=steered, generations=generations, profile=profile)
+        )
     tokens = answer_tokens(lm, responses)
     if responses and seconds > 0:  # the cost of steering shows as generation speed vs the base
         merged.setdefault(TOKENS_PER_S, sum(tokens) / seconds)

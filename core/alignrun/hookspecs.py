@@ -137,7 +137,9 @@ def alignrun_generate(run: Run, lm: LM, prompts: list[str]) -> list[str] | None:
 
 
 @hookspec
-def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> dict[str, Measured] | None:
+def alignrun_evaluate(
+    run: Run, lm: LM, generations: dict[str, Generations], profile: bool
+) -> dict[str, Measured] | None:
     """Return metrics for ``lm``; every implementation's dict is merged (a duplicate key is an error).
 
     Keys ``score/<value>`` become ``results.json`` ``scores`` (higher = more aligned),
@@ -152,6 +154,8 @@ def alignrun_evaluate(run: Run, lm: LM, generations: dict[str, Generations]) -> 
         run: the run.
         lm: the model being evaluated.
         generations: value name -> its eval prompts and ``lm``'s responses.
+        profile: whether this evaluation wants the value profile (false for the base model and for
+            candidates, which need only scores); an implementation may leave the argument out.
     """
 
 

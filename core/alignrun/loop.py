@@ -68,10 +68,12 @@ def build_run(cfg: DictConfig, output_dir: Path, pm: pluggy.PluginManager) -> Ru
 
     values = build_values(cfg)
     derivation = Derivation(DeriveConfig(**cfg.derive), int(cfg.seed))
-    derivation.prepare(values)  # eval prompts, scorers, judges: before the data caps see them
+    values = derivation.prepare(values)  # eval prompts, scorers, judges: before the data caps see them
     spec = build(cfg.data, _recursive_=False)
     judging = Judging(JudgeConfig(**cfg.judge), set(spec.sources))
-    judging.assign(values, derivation.judges)  # cross-fitting: training and evaluator halves, before the caps
+    # cross-fitting: training and evaluator halves, before the caps; the pairs derived below are judged
+    # by the training-half twins
+    values, derivation.judges = judging.assign(values, derivation.judges)
     data = spec.prepare(values)  # sources load lazily, see DataSpec
     lm = build_lm(cfg.model)  # + model.adapter folded in, when set
     lm.backend = str(cfg.generation.get("backend") or lm.backend)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -168,7 +169,9 @@ class ValueGraphMethod:
         }
         base = run.profiler
         _, scenarios = value_system(run)
-        run.profiler = (  # the graph's value system, for the length of the method; the run's comes back
+        # the graph's value system, profiled for the length of the method: the method sees a run whose
+        # profiler measures it; the run the loop evaluates keeps its own
+        profiler = (
             ValueProfiler(
                 base.mode,
                 system,
@@ -181,10 +184,7 @@ class ValueGraphMethod:
             if base is not None
             else ValueProfiler("behavioural", system, scenarios)
         )
-        try:
-            return self._fit(run)
-        finally:
-            run.profiler = base
+        return self._fit(dataclasses.replace(run, profiler=profiler))
 
     def _fit(self, run: Run) -> MethodResult:
         values, _ = value_system(run)

@@ -20,6 +20,7 @@ pairs (chosen vs rejected) beside its exemplars and questionnaire.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -76,8 +77,9 @@ class Derivation:
         self.train_prompts: dict[str, list[str]] = {}
         self._named_judge: Scorer | None = None
 
-    def prepare(self, values: Mapping[str, Value]) -> None:
-        """Eval prompts, scorers and judges (no model needed); fills in the values in place."""
+    def prepare(self, values: Mapping[str, Value]) -> dict[str, Value]:
+        """Eval prompts, scorers and judges (no model needed): the values completed (copies; the
+        given ones are left as they are), the trainer judges in :attr:`judges`."""
         if self.cfg.judge is not None:
             from alignrun.instantiate import build
 
@@ -86,7 +88,10 @@ class Derivation:
                 raise AlignrunError(
                     "derive.judge must build a scorer (an object with score(prompts, responses))"
                 )
-        for name, value in values.items():
+        completed: dict[str, Value] = {}
+        for name, given in values.items():
+            value = dataclasses.replace(given)
+            completed[name] = value
             rec: dict[str, Any] = {}
             had_eval = bool(value.eval_prompts)
             train, held = split_prompts(value, self.seed, self.cfg.eval_prompts)
@@ -113,6 +118,7 @@ class Derivation:
             self.judges[name] = judge or value.scorer
             self.record[name] = rec
         log.debug("derived eval prompts/scorers: %s", {k: sorted(v) for k, v in self.record.items()})
+        return completed
 
     def pairs(self, lm: LM, values: Mapping[str, Value], data: RunData, spec: DataSpec, needed: bool) -> None:
         """On-policy pairs for the values that need them (``derive.pairs``), into ``data.pairs``."""

@@ -14,6 +14,7 @@ evaluated, the split, and whether the verdict is circular.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Mapping
@@ -124,45 +125,50 @@ class Judging:
         self.trainers: dict[str, Scorer] = {}
         self.record: dict[str, dict[str, Any]] = {}
 
-    def assign(self, values: Mapping[str, Value], judges: dict[str, Scorer]) -> None:
-        """Split, refit and replace in place: ``value.preference_data`` becomes the training half and
-        ``value.scorer`` the evaluator fitted on the judge half; :attr:`trainers` the trainer judges.
+    def assign(
+        self, values: Mapping[str, Value], judges: Mapping[str, Scorer]
+    ) -> tuple[dict[str, Value], dict[str, Scorer]]:
+        """Split and refit: the values with ``preference_data`` the training half and ``scorer`` the
+        evaluator fitted on the judge half, and the run's trainer judges (copies; the given ones are left
+        as they are); :attr:`trainers` the trainer judges this assignment made.
 
         ``judges``: the run's trainer judges so far (``derive``'s); where a value's own scorer was its
         trainer judge, its training-half twin replaces it.
         """
-        own = {name: value.scorer for name, value in values.items()}
-        self._assign(values)
+        assigned = {name: self._assign(name, dataclasses.replace(value)) for name, value in values.items()}
+        trainers = dict(judges)
         for name, trainer in self.trainers.items():
-            if judges.get(name) is own[name]:
-                judges[name] = trainer
+            if judges.get(name) is values[name].scorer:
+                trainers[name] = trainer
+        return assigned, trainers
 
-    def _assign(self, values: Mapping[str, Value]) -> None:
-        for name, value in values.items():
-            own = value.preference_data if name not in self.sources else None
-            rec: dict[str, Any] = {}
-            judge_pairs = value.preference_data  # from a data.sources value: its own pairs, never trained on
-            if self.cfg.crossfit and own is not None and self._shares(value, own):
-                split = split_pairs(own, self.cfg.split_seed, self.cfg.judge_fraction)
-                if not split.train or not split.judge:
-                    raise AlignrunError(
-                        f"value '{name}': cross-fitting left {len(split.train)} training and "
-                        f"{len(split.judge)} judge pair(s) (too few prompts to split; give it more pairs or "
-                        "set judge.crossfit=false and accept a circular verdict)"
-                    )
-                value.preference_data = _like(own, split.train)
-                judge_pairs = split.judge
-                rec["crossfit"] = split.record()
-                if value.scorer is not None and callable(getattr(value.scorer, "with_pairs", None)):
-                    trainer = value.scorer.with_pairs(split.train)  # type: ignore[attr-defined]
-                    self.trainers[name] = trainer
-                    value.scorer = value.scorer.with_pairs(split.judge)  # type: ignore[attr-defined]
-            if self.cfg.evaluator is not None:
-                if name not in self.trainers and value.scorer is not None:
-                    self.trainers[name] = value.scorer  # the value's own judge trains, the chosen one grades
-                value.scorer = build_judge(self.cfg.evaluator, value, judge_pairs)
-                rec["evaluator_from"] = "judge.evaluator"
-            self.record[name] = rec
+    def _assign(self, name: str, value: Value) -> Value:
+        """One value, completed: its split, its evaluator; its record in :attr:`record`."""
+        own = value.preference_data if name not in self.sources else None
+        rec: dict[str, Any] = {}
+        judge_pairs = value.preference_data  # from a data.sources value: its own pairs, never trained on
+        if self.cfg.crossfit and own is not None and self._shares(value, own):
+            split = split_pairs(own, self.cfg.split_seed, self.cfg.judge_fraction)
+            if not split.train or not split.judge:
+                raise AlignrunError(
+                    f"value '{name}': cross-fitting left {len(split.train)} training and "
+                    f"{len(split.judge)} judge pair(s) (too few prompts to split; give it more pairs or "
+                    "set judge.crossfit=false and accept a circular verdict)"
+                )
+            value.preference_data = _like(own, split.train)
+            judge_pairs = split.judge
+            rec["crossfit"] = split.record()
+            if value.scorer is not None and callable(getattr(value.scorer, "with_pairs", None)):
+                trainer = value.scorer.with_pairs(split.train)  # type: ignore[attr-defined]
+                self.trainers[name] = trainer
+                value.scorer = value.scorer.with_pairs(split.judge)  # type: ignore[attr-defined]
+        if self.cfg.evaluator is not None:
+            if name not in self.trainers and value.scorer is not None:
+                self.trainers[name] = value.scorer  # the value's own judge trains, the chosen one grades
+            value.scorer = build_judge(self.cfg.evaluator, value, judge_pairs)
+            rec["evaluator_from"] = "judge.evaluator"
+        self.record[name] = rec
+        return value
 
     def _shares(self, value: Value, own: Any) -> bool:
         """Whether the value's evaluator (or the one ``judge.evaluator`` fits) learns prompts it trains on."""
