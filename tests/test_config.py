@@ -206,25 +206,219 @@ def test_no_method_config_restates_a_shared_default() -> None:
             assert not same, f"{path.name} restates method.{group}'s {same}: conf/method/{group}/ has them"
 
 
-def test_dataclass_defaults_match_the_shared_groups() -> None:
-    # The YAML groups are what --help shows and runs record; the dataclasses keep defaults for direct
-    # Python use (tests, bench/). This pins the two so they cannot drift apart silently.
-    from alignrun.interventions import PLACEBO
-    from alignrun.lib.measurement.sampling import Sampling
-    from alignrun.lib.roles import role_split
-    from alignrun.lib.training.adapters import LoraSettings
-    from alignrun.lib.training.losses import LossSettings
-    from alignrun.lib.training.trainer import TrainSettings
+# Each YAML node whose defaults Python needs too, and what reads them from there (alignrun.settings,
+# "Defaults from conf/"): the file under conf/, its node (None: the whole file), the reader.
+HOMES = [
+    ("alignrun.yaml", None, "alignrun.schema:AlignrunSchema"),
+    ("alignrun.yaml", "generation", "alignrun.schema:GenerationConfig"),
+    ("alignrun.yaml", "derive", "alignrun.schema:DeriveSchema"),
+    ("alignrun.yaml", "candidates", "alignrun.schema:CandidatesConfig"),
+    ("alignrun.yaml", "results", "alignrun.schema:ResultsConfig"),
+    ("judge/crossfit.yaml", None, "alignrun.schema:JudgeSchema"),
+    ("method/lora/default.yaml", None, "alignrun.lib.training.adapters:LoraSettings"),
+    ("method/loss/default.yaml", None, "alignrun.lib.training.losses:LossSettings"),
+    ("method/train/default.yaml", None, "alignrun.lib.training.trainer:TrainSettings"),
+    ("method/sampling/default.yaml", None, "alignrun.lib.measurement.sampling:Sampling"),
+    ("method/roles/default.yaml", None, "alignrun.lib.roles:role_split"),
+    ("method/placebo/default.yaml", None, "alignrun.interventions:PLACEBO"),
+]
+# keys a reader keeps a different default for on purpose (the reason stands beside the field)
+OWN: dict[tuple[str, str | None], set[str]] = {("alignrun.yaml", "generation"): {"backend"}}
 
-    assert dataclasses.asdict(LoraSettings()) == _shared("lora")
-    assert dataclasses.asdict(LossSettings()) == _shared("loss")
-    train = dataclasses.asdict(TrainSettings())
-    assert {k: v for k, v in train.items() if k != "steps"} == _shared("train")  # steps: each method's own
-    sampling = _shared("sampling")
-    assert sampling.pop("_target_") == f"{Sampling.__module__}.{Sampling.__qualname__}"
-    assert dataclasses.asdict(Sampling()) == sampling
-    roles = _shared("roles")
-    params = inspect.signature(role_split).parameters
-    assert roles.pop("_target_") == f"{role_split.__module__}.{role_split.__qualname__}"
-    assert set(roles) == set(params) and params["no_role"].default == roles["no_role"]
-    assert _shared("placebo")["placebo"] == PLACEBO
+
+def _settings(path: str, node: str | None) -> dict[str, Any]:
+    """The settings of a HOMES node: not Hydra's keys, not nested nodes (their own entries)."""
+    data = OmegaConf.to_container(OmegaConf.load(CONF / path))
+    assert isinstance(data, dict)
+    block = data[node] if node else data
+    return {
+        str(k): v
+        for k, v in block.items()
+        if not str(k).startswith("_") and k not in ("defaults", "hydra") and not isinstance(v, dict)
+    }
+
+
+def test_every_settings_node_of_conf_has_its_reader_listed() -> None:
+    # a new shared group under conf/method/, or a new node in alignrun.yaml, names its Python reader
+    listed = {(path, node) for path, node, _ in HOMES}
+    shared = {
+        (f"method/{p.parent.name}/default.yaml", None) for p in (CONF / "method").glob("*/default.yaml")
+    }
+    whole = OmegaConf.to_container(OmegaConf.load(CONF / "alignrun.yaml"))
+    assert isinstance(whole, dict)
+    nodes = {("alignrun.yaml", str(k)) for k, v in whole.items() if k != "hydra" and isinstance(v, dict)}
+    assert shared and nodes  # found some: a wrong glob must not pass
+    assert shared | nodes <= listed, f"add {sorted((shared | nodes) - listed, key=str)} to HOMES"
+
+
+def _literal_defaults(module: str, name: str) -> dict[str, Any]:
+    """Read from the source, not imported: the literal defaults ``module``'s class or function ``name``
+    (or constant: its value) states, by field or parameter."""
+    import ast
+
+    source = REPO / "core" / Path(*module.split(".")).with_suffix(".py")
+    tree = ast.parse(source.read_text())
+    found: dict[str, Any] = {}
+
+    def literal(node: ast.expr | None) -> Any:
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ranged" and node.args:
+            node = node.args[0]  # ranged(<literal>, ge=...)
+        try:
+            return ast.literal_eval(node) if node is not None else ...
+        except ValueError:
+            return ...  # not a literal (from_yaml(), a name read from the YAML)
+
+    for stmt in ast.walk(tree):
+        if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+            for item in stmt.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    found[item.target.id] = literal(item.value)
+        elif isinstance(stmt, ast.FunctionDef) and stmt.name == name:
+            args = stmt.args.args[len(stmt.args.args) - len(stmt.args.defaults) :]
+            found |= {a.arg: literal(d) for a, d in zip(args, stmt.args.defaults, strict=True)}
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                found[name] = literal(stmt.value)
+    return {k: v for k, v in found.items() if v is not ...}
+
+
+@pytest.mark.parametrize(("path", "node", "reader"), HOMES, ids=[r.split(":")[1] for *_, r in HOMES])
+def test_no_python_default_restates_a_yaml_one(path: str, node: str | None, reader: str) -> None:
+    # grep-able, from the source: the reader states no literal default for a key its YAML states
+    module, name = reader.split(":")
+    if name == "PLACEBO":  # a constant: no source file holds the sentence itself
+        sentence = _settings(path, node)["placebo"]
+        holders = [
+            p for root in (REPO / "core", PLUGINS) for p in root.rglob("*.py") if sentence in p.read_text()
+        ]
+        assert not holders, f"{holders} restate conf/{path}'s placebo"
+        return
+    stated = {k for k, v in _settings(path, node).items() if not _unset(v)}  # not ${seed}, not ???
+    twice = set(_literal_defaults(module, name)) & (stated - OWN.get((path, node), set()))
+    assert not twice, f"{reader} restates conf/{path}'s {sorted(twice)}: declare them from_yaml()"
+
+
+_READ_DEFAULTS = """
+import dataclasses, importlib, importlib.util, inspect, json, sys
+
+conf = sys.argv[1]  # a copy of conf/ stands in for the installed alignrun.conf
+spec = importlib.util.spec_from_file_location(
+    "alignrun.conf", conf + "/__init__.py", submodule_search_locations=[conf]
+)
+sys.modules["alignrun.conf"] = importlib.util.module_from_spec(spec)
+out = {}
+for reader in sys.argv[2:]:
+    module, name = reader.split(":")
+    obj = getattr(importlib.import_module(module), name)
+    if name == "PLACEBO":
+        out[reader] = {"placebo": obj}
+    elif dataclasses.is_dataclass(obj):
+        out[reader] = {
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("from_yaml")
+        }
+    else:
+        params = inspect.signature(obj).parameters
+        out[reader] = {k: p.default for k, p in params.items() if p.default is not p.empty}
+print(json.dumps(out))
+"""
+
+
+def _unset(value: Any) -> bool:
+    """An interpolation or ``???``: a value for the composed config, not a default Python could take."""
+    return isinstance(value, str) and ("${" in value or value == "???")
+
+
+def _changed(value: Any) -> Any:
+    """Another value of the same type (interpolations, ??? and nulls are left as they are)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + (1 if isinstance(value, int) else 0.25)
+    if isinstance(value, str) and not _unset(value):
+        return value + " (changed)"
+    if isinstance(value, list):
+        return [*value, "changed"]
+    return value
+
+
+def test_a_changed_yaml_default_is_the_python_default(tmp_path: Path) -> None:
+    # the proof that each default has one home: change every value in a copy of conf/, and Python's
+    # defaults (the schema, the settings classes, role_split, PLACEBO) follow it
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import scaled_timeout
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    expected: dict[str, dict[str, Any]] = {}
+    for path, node, reader in HOMES:
+        data = OmegaConf.to_container(OmegaConf.load(conf / path))
+        assert isinstance(data, dict)
+        block = data[node] if node else data
+        settings = _settings(path, node)
+        block |= {k: _changed(v) for k, v in settings.items()}
+        OmegaConf.save(OmegaConf.create(data), conf / path)
+        own = OWN.get((path, node), set())
+        expected[reader] = {k: block[k] for k in settings if k not in own}
+    res = subprocess.run(
+        [sys.executable, "-c", _READ_DEFAULTS, str(conf), *expected],
+        capture_output=True,
+        text=True,
+        timeout=scaled_timeout(120),
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    for reader, want in expected.items():
+        if reader.endswith(":role_split"):  # a function: only no_role (train, held_out: ???; seed: ${seed})
+            assert got[reader]["no_role"] == want["no_role"] is False
+            continue
+        assert json.dumps(got[reader], sort_keys=True) == json.dumps(want, sort_keys=True), reader
+
+
+def test_conf_is_read_as_hydra_reads_it() -> None:
+    # yaml_defaults reads conf/ on libyaml's parser with OmegaConf's rules: the same values, types included
+    import json
+
+    from alignrun.settings import yaml_defaults
+
+    files = sorted(CONF.rglob("*.yaml"))
+    assert len(files) > 30
+    for path in files:
+        rel = path.relative_to(CONF).as_posix()
+        want = OmegaConf.to_container(OmegaConf.load(path))
+        assert json.dumps(yaml_defaults(rel)) == json.dumps(want), rel
+
+
+def test_a_second_home_is_refused_when_the_class_is_defined() -> None:
+    from alignrun.settings import defaults_from, from_yaml
+
+    lora = "method/lora/default.yaml"
+
+    def define(body: dict[str, Any], path: str = lora, **kw: Any) -> type:
+        annotations = {k: "Any" for k in body}
+        cls = type("Settings", (), {"__annotations__": annotations, **body})
+        return dataclasses.dataclass(defaults_from(path, **kw)(cls))
+
+    full = {"r": from_yaml(ge=1), "alpha": from_yaml(), "dropout": from_yaml(), "target_modules": from_yaml()}
+    made = define(full)()
+    assert (made.r, made.target_modules) == (8, ["q_proj", "k_proj", "v_proj", "o_proj"])
+    assert define(full)().target_modules is not made.target_modules  # a fresh list each
+    with pytest.raises(TypeError, match=r"Settings\.r keeps a default of its own"):
+        define(full | {"r": 8})
+    with pytest.raises(TypeError, match="equals"):
+        define(full | {"r": 8}, own=("r",))
+    assert define(full | {"r": 4}, own=("r",))().r == 4  # a different default, on purpose
+    with pytest.raises(TypeError, match="sets 'target_modules', which Settings has no field for"):
+        define({k: v for k, v in full.items() if k != "target_modules"})
+    with pytest.raises(TypeError, match=r"gives '\?\?\?'"):
+        define(
+            {"train": from_yaml(), "held_out": from_yaml(), "no_role": from_yaml(), "seed": from_yaml()},
+            "method/roles/default.yaml",
+        )

@@ -73,6 +73,22 @@ def test_exemplar_scorer_closed_form() -> None:
     assert scorer.describe()["reference"] == ["u", "w"] and scorer.describe()["exemplars"] == 2
 
 
+def test_the_scorer_grades_with_the_behavioural_profile_s_prototype_and_centring() -> None:
+    """One definition of both (alignrun.profile.behavioural): the scorer's score of an answer is the
+    behavioural profile's of that one answer over ``{v} ∪ reference``, to the bit."""
+    from alignrun.profile.behavioural import profiles_from_answers, prototype
+
+    embedder: Any = AxisEmbedder()
+    h = math.sqrt(0.5)
+    assert prototype(["a 1", "b 2"], embedder).tolist() == pytest.approx([h, h, 0.0, 0.0])  # unit mean
+    exemplars, reference = ["a 1", "b 2"], {"u": ["b"], "w": ["c", "d"]}
+    values = {"v": Value("v", exemplars=exemplars)} | {k: Value(k, exemplars=e) for k, e in reference.items()}
+    scorer = ExemplarScorer("v", exemplars, reference=reference, temperature=0.5, embedder=embedder)
+    for answer in ["a yes", "b no", "c", "d x"]:
+        [(profile, _)] = profiles_from_answers([[answer]], values, embedder, temperature=0.5)
+        assert scorer.score(["p"], [answer]) == [profile["v"]]
+
+
 def test_split_exemplars_disjoint_halves() -> None:
     judge, evaluator = split_exemplars(["e0", "e1", "e2", "e3", "e4"])
     assert judge == ["e0", "e2", "e4"] and evaluator == ["e1", "e3"]

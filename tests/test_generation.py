@@ -83,6 +83,15 @@ def test_fast_matches_the_reference_with_repetition_penalty_and_min_new_tokens()
     assert answers(lm, "fast") != answers(lm, "fast", min_new_tokens=6)
 
 
+def test_left_pad_right_aligns_rows() -> None:
+    from alignrun.generation.fast import left_pad
+
+    rows = [torch.tensor([1, 2, 3]), torch.tensor([], dtype=torch.long), torch.tensor([4])]
+    assert left_pad(rows, 9).tolist() == [[1, 2, 3], [9, 9, 9], [9, 9, 4]]
+    assert left_pad(rows, 9).dtype == torch.long
+    assert left_pad([torch.tensor([], dtype=torch.long)] * 2, 0).shape == (2, 0)
+
+
 def test_sampling_draws_as_the_reference_is_seeded_and_restores_the_rng() -> None:
     lm = chaotic_tiny()
     torch.manual_seed(11)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +14,14 @@ import torch
 
 from alignrun import AlignrunError
 from alignrun.config import compose
-from alignrun.lib.training.losses import LossSettings, dpo_loss, preference_loss, rdpo_loss, simpo_loss
+from alignrun.lib.training.losses import (
+    LossSettings,
+    check_beta,
+    dpo_loss,
+    preference_loss,
+    rdpo_loss,
+    simpo_loss,
+)
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
 from tests.conftest import SMOKE
@@ -93,6 +102,18 @@ def test_preference_loss_dispatches_and_beta_override() -> None:
 def test_bad_loss_settings_are_one_line(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(AlignrunError, match=message):
         LossSettings(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["dpo", "mod", "mva", "conditioned"])
+@pytest.mark.parametrize("beta", [0, -0.5])
+def test_every_dpo_method_checks_beta_with_the_one_check(method: str, beta: float) -> None:
+    cls = {"dpo": "DPO", "mod": "MOD", "mva": "MVA", "conditioned": "Conditioned"}[method]
+    target = getattr(importlib.import_module(f"alignrun_{method}.method"), cls)
+    message = f"^{re.escape(f'method.beta must be > 0, got {beta}')}$"  # the text each method had by hand
+    with pytest.raises(AlignrunError, match=message):
+        check_beta(beta)
+    with pytest.raises(AlignrunError, match=message):
+        target(beta=beta)
 
 
 TINY = [

@@ -14,7 +14,9 @@ from alignrun.lib.training.adapters import LoraSettings, attach, lora_layers, mi
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
-from alignrun_mva.extrapolation import grid, halton, radical_inverse, sample_weights, save_candidate
+from alignrun.settings import build_settings
+from alignrun_mva.extrapolation import grid, halton, sample_weights, save_candidate
+from alignrun_mva.method import ExtrapolationSettings
 from tests.conftest import (
     SMOKE,
     KillAfterCheckpoint,
@@ -35,16 +37,23 @@ TINY_TRAIN = [
 
 def test_grid_and_halton_weights() -> None:
     assert grid(2, 3, 2.0) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
-    assert [radical_inverse(k, 2) for k in range(1, 5)] == [0.5, 0.25, 0.75, 0.125]
     points = halton(3, 10, 1.5)
     assert len(points) == 8 + 10 and len(set(points)) == 18
     assert points[:8] == list(grid(3, 2, 1.5))  # the corners first: base and every single vector
     assert all(0 <= w <= 1.5 for p in points for w in p)
-    weights = sample_weights(["helpful", "harmless"], "grid", 1.0, 3, 0)
+    # the sequence after the corners: radical inverses of 1, 2, 3, ... in bases 2, 3, 5 (point 0 is a corner)
+    assert points[8:11] == [
+        pytest.approx(p) for p in [(0.75, 0.5, 0.3), (0.375, 1.0, 0.6), (1.125, 1.5 / 9, 0.9)]
+    ]
+    assert halton(13, 1, 1.0)[-1][-1] == pytest.approx(1 / 41)  # 13 values: base 41, past the old cap of 12
+    node = {"max_weight": 1.0, "sampler": "grid", "points": 3, "num_candidates": 0, "eval_prompts": 24}
+    weights = sample_weights(
+        ["helpful", "harmless"], build_settings(ExtrapolationSettings, node, "method.extrapolation")
+    )
     assert weights[4] == {"helpful": 0.5, "harmless": 0.5} and len(weights) == 9
-    for bad in (("grid", 1.0, 1), ("grid", 0.0, 3), ("sobol", 1.0, 3)):
+    for bad in ({"points": 1}, {"max_weight": 0.0}, {"sampler": "sobol"}):  # checked once, by the node
         with pytest.raises(AlignrunError, match=r"method\.extrapolation"):
-            sample_weights(["a", "b"], bad[0], bad[1], bad[2], 4)
+            build_settings(ExtrapolationSettings, node | bad, "method.extrapolation")
 
 
 def test_a_saved_candidate_loads_as_the_mixture(tmp_path: Path) -> None:

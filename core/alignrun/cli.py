@@ -8,7 +8,6 @@ line and exit code 2 instead of a half-made run dir. ``--help`` stays torch-free
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
+from alignrun import distributed
 from alignrun.config import (
     CONFIG_MODULE,
     CONFIG_NAME,
@@ -31,18 +31,14 @@ from alignrun.config import (
     no_method_message,
     register_searchpath_plugin,
 )
-from alignrun.errors import AlignrunError
+from alignrun.errors import AlignrunError, causes
 from alignrun.plots import load_baselines
 from alignrun.plugins import autoload_hint
+from alignrun.settings import describe
 
-_TYPE_ERROR = re.compile(
-    r"Value '(.*?)' of type '\w+' could not be converted to (\w+).*?full_key: ([\w.]+)", re.S
-)
-_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
 # single-choice config groups a command line picks an option of (methods and values are checked apart)
 CHOICE_GROUPS = ("steering", "model", "profile", "experiment", "data")
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "cfg", "resolve")
-_MISSING_OPTION = re.compile(r"Could not (?:find|load) '(hydra/(?:launcher|sweeper))/(\w+)'")
 # options of Hydra's config groups that `pip install 'alignrun[sweeps]'` adds (docs/sweeps.md)
 SWEEPS_EXTRA = {"hydra/launcher": ("submitit_local", "submitit_slurm"), "hydra/sweeper": ("optuna",)}
 
@@ -130,7 +126,7 @@ def _own_run_dir(cfg: DictConfig, explicit: bool) -> None:
     finished run's, and a resume continues the run there with its settings; then lock it."""
     from alignrun import run_dir
 
-    if int(os.environ.get("RANK", "0")) > 0:  # rank 0 owns the dir; the others write to scratch
+    if distributed.rank() > 0:  # rank 0 owns the dir; the others write to scratch
         return
     _check_writable(Path(str(cfg.hydra.run.dir)))
     if not explicit:  # a fresh timestamped dir: nothing to resume, nothing to overwrite
@@ -171,13 +167,13 @@ def _compose_or_explain(overrides: list[str]) -> DictConfig:
         return compose(overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         parts = [str(exc), str(exc.__cause__ or "")]
-        typed = _TYPE_ERROR.search(" ".join(parts))
-        if typed:  # OmegaConf's wording for a typed key, in the words every other check uses
-            value, wanted, key = typed.groups()
-            raise AlignrunError(f"{key} wants {_TYPE_WORDS.get(wanted, wanted)}, got '{value}'") from exc
-        missing = _MISSING_OPTION.search(" ".join(parts))
-        if missing and missing.group(2) in SWEEPS_EXTRA[missing.group(1)]:  # a plugin not installed
-            group, option = missing.groups()
+        typed = _not_converted(exc)
+        if typed:  # OmegaConf's error for a typed key, in the words every other check uses
+            key, wanted, value = typed
+            raise AlignrunError(f"{key} wants {wanted}, got '{value}'") from exc
+        missing = _missing_sweeps_plugin(exc)
+        if missing:
+            group, option = missing
             raise AlignrunError(
                 f"{group}={option} needs Hydra's {option.split('_')[0]} plugin: "
                 "pip install 'alignrun[sweeps]' (docs/sweeps.md)"
@@ -185,6 +181,35 @@ def _compose_or_explain(overrides: list[str]) -> DictConfig:
         lines = [ln.strip() for part in parts for ln in part.splitlines()]
         keep = [ln for ln in lines if ln and not ln.startswith(("object_type=", "Set the environment"))]
         raise AlignrunError("; ".join(dict.fromkeys(keep))) from exc
+
+
+def _not_converted(exc: BaseException) -> tuple[str, str, Any] | None:
+    """``(full key, the type it wants in words, the value given)`` when ``exc`` (or its cause) is
+    OmegaConf failing to convert an override to a typed schema key's int, float or Path.
+
+    A bool key's error (OmegaConf: "is not a valid bool") and a null given to a key that takes
+    none are left to the general message, as they always were.
+    """
+    from omegaconf.errors import ValidationError
+    from omegaconf.nodes import FloatNode, IntegerNode, PathNode
+
+    wants = {IntegerNode: int, FloatNode: float, PathNode: Path}
+    for link in (exc, exc.__cause__):
+        if isinstance(link, ValidationError) and link.value is not None:
+            hint = wants.get(type(link.child_node))
+            if hint is not None and link.full_key:
+                return link.full_key, describe(hint), link.value
+    return None
+
+
+def _missing_sweeps_plugin(exc: BaseException) -> tuple[str, str] | None:
+    """``(group, option)`` when ``exc`` (or its cause) is Hydra missing a launcher or sweeper that
+    ``pip install 'alignrun[sweeps]'`` adds."""
+    for link in (exc, exc.__cause__):
+        group, _, option = str(getattr(link, "missing_cfg_file", None) or "").rpartition("/")
+        if option in SWEEPS_EXTRA.get(group, ()):
+            return group, option
+    return None
 
 
 def _check_sweeps_plugins(fixed: list[str]) -> None:
@@ -212,12 +237,7 @@ def _check_writable(target: Path) -> None:
 
 def user_error(exc: BaseException) -> AlignrunError | None:
     """The AlignrunError behind ``exc`` (Hydra's instantiate wraps what targets raise)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, AlignrunError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return next((e for e in causes(exc) if isinstance(e, AlignrunError)), None)
 
 
 class JobFailed(CompactHydraException):
@@ -247,9 +267,7 @@ def _task(cfg: DictConfig) -> list[float] | None:
             _resume_requeued(cfg, out)
         with _sigterm_as_interrupt():
             results = run_job(cfg, out)
-        if (
-            int(os.environ.get("RANK", "0")) == 0
-        ):  # say where the results are: a newcomer had to hunt for them
+        if distributed.rank() == 0:  # say where the results are: a newcomer had to hunt for them
             print(f"alignrun: run dir {out}\nalignrun: report  {out / 'report.md'}", flush=True)
         return objectives(results, strict=in_sweep and _optimising_sweeper())
     except KeyboardInterrupt:
@@ -419,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
         preflight(args)
     except AlignrunError as err:
         _fail(str(err), err.exit_code)
-    rank = int(os.environ.get("RANK", "0"))
+    rank = distributed.rank()
     if rank > 0:  # under torchrun only rank 0 writes: keep this rank's Hydra files out of the outputs
         scratch = Path(tempfile.gettempdir()) / f"alignrun-rank{rank}-{os.getpid()}"
         args = [*args, f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=none"]

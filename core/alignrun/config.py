@@ -180,9 +180,12 @@ def _check_resolves(cfg: DictConfig) -> None:
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """Every setting the run will read, checked before any work: interpolations resolve,
-    ``generation``/``data``/``derive`` types and ranges, and the method and steering build (their
-    constructors check their own knobs, ``method.train`` and ``method.lora`` included).
+    """Every setting the run will read, checked before any work: the ranges and cross-field rules
+    of the typed nodes (``generation``, ``derive``, ``judge``: Hydra has checked their types when it
+    composed them, from :mod:`alignrun.schema`), and the untyped plugin nodes built — ``data``, the
+    method and the steering — their arguments' types checked against the target's signature
+    (:func:`alignrun.settings.check_call`) and their constructors checking their own knobs,
+    ``method.train`` and ``method.lora`` included.
 
     Building them is cheap (no model, no data is loaded); the run builds them again.
 
@@ -191,10 +194,10 @@ def check_settings(cfg: DictConfig) -> None:
     """
     from alignrun.derive import DeriveConfig
     from alignrun.judges.roles import JudgeConfig
-    from alignrun.settings import check_fields
+    from alignrun.settings import check_ranges
 
     generation = GenerationConfig(**OmegaConf.to_container(cfg.generation, resolve=True))  # type: ignore[arg-type]
-    check_fields(generation, "generation")
+    check_ranges(generation, "generation")
     if generation.min_new_tokens > generation.max_new_tokens:
         raise AlignrunError(
             f"generation.min_new_tokens ({generation.min_new_tokens}) is above "

@@ -38,9 +38,9 @@ def alignrun_evaluate(
 
     metrics: dict[str, Measured] = dict(score_values(run.values, generations))
     if profile and run.profiler is not None:
-        profile = run.profiler.measure(lm)
-        intervals = profile.intervals(int(run.cfg.seed))
-        metrics.update({PROFILE_PREFIX + k: intervals.get(k, v) for k, v in profile.scores.items()})
+        measured = run.profiler.measure(lm)
+        intervals = measured.intervals(int(run.cfg.seed))
+        metrics.update({PROFILE_PREFIX + k: intervals.get(k, v) for k, v in measured.scores.items()})
         if run.is_main_process:
-            write_jsonl(run.output_dir / "profile.jsonl", profile.details)
+            write_jsonl(run.output_dir / "profile.jsonl", measured.details)
     return metrics

@@ -21,6 +21,7 @@ def world_size() -> int:
 
 
 def rank() -> int:
+    """This process's rank among the launcher's (0 outside one); torch-free."""
     return int(os.environ.get("RANK", "0"))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from alignrun.errors import AlignrunError
+from alignrun.errors import AlignrunError, causes
 
 
 def build(node: Any, **kwargs: Any) -> Any:
@@ -25,9 +25,7 @@ def build(node: Any, **kwargs: Any) -> Any:
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as exc:
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, AlignrunError):
-            cause = cause.__cause__ or cause.__context__
+        cause = next((e for e in causes(exc) if isinstance(e, AlignrunError)), None)
         if cause is None:
             raise
         raise cause from exc

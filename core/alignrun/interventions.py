@@ -20,8 +20,23 @@ if TYPE_CHECKING:
     from alignrun.lm import LM
 
 DIRECTIONS = ("up", "down")
-# a control prompt: an extra system sentence that names no value, for the noise any prompt causes
-PLACEBO = "Take a moment to think, then answer in your own words."
+
+
+if TYPE_CHECKING:
+    PLACEBO: str  # typed here; read by __getattr__ below
+else:
+
+    def __getattr__(name: str) -> str:
+        """``PLACEBO``: the control prompt, an extra system sentence that names no value, for the noise
+        any prompt causes. Its one home is ``conf/method/placebo/default.yaml`` (what value_graph and
+        prompt_steering record); read on first use, so that ``import alignrun`` reads no YAML."""
+        if name == "PLACEBO":
+            from alignrun.settings import yaml_defaults
+
+            return str(yaml_defaults("method/placebo/default.yaml")["placebo"])
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 VALUE_TEMPLATES = {
     "up": "You value {label}, which means: {definition}",
     "down": "You place no value on {label}, which means: {definition} It never guides your choices.",

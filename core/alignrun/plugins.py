@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from alignrun import hookspecs
-from alignrun.errors import AlignrunError
+from alignrun.errors import AlignrunError, causes
 
 ENTRY_POINT_GROUP = "alignrun"
 DISABLE_AUTOLOAD_ENV = "ALIGNRUN_DISABLE_PLUGIN_AUTOLOAD"
@@ -151,12 +151,7 @@ def _name_failing_plugin(
 
 def failing_plugin(exc: BaseException) -> tuple[str, str] | None:
     """``(plugin name, hook name)`` of the plugin that raised ``exc`` (or its cause), if one did."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if hasattr(seen, _CULPRIT):
-            return getattr(seen, _CULPRIT)
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return next((getattr(e, _CULPRIT) for e in causes(exc) if hasattr(e, _CULPRIT)), None)
 
 
 def config_searchpaths(pm: pluggy.PluginManager | None = None) -> list[str]:

@@ -6,16 +6,22 @@ checked against its signature's annotations by :func:`check_call` before it is b
 way ``method.beta=abc`` gets ``method.beta wants a number, got 'abc'`` — not a ``TypeError``
 from deep inside the method after the model has loaded.
 
+A setting whose default a YAML file under ``conf/`` also states takes it from there
+(:func:`defaults_from`, :func:`from_yaml`): the YAML is what ``--help`` shows and runs record, so it
+is the one home of that default and the dataclass keeps only the type and the range.
+
 Torch-free: the CLI's preflight runs these before anything is written.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import Field, field, fields, is_dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, Field, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 from alignrun.errors import AlignrunError
@@ -33,10 +39,176 @@ _OPS = {
 def ranged(default: Any, **bounds: float) -> Any:
     """A dataclass field with ``default`` and bounds (``ge``, ``gt``, ``le``, ``lt``) that
     :func:`check_fields` enforces; ``None`` is never out of range."""
+    return field(default=default, metadata={"bounds": _checked_bounds(bounds)})
+
+
+def from_yaml(**bounds: float) -> Any:
+    """A dataclass field whose default is the YAML's (the class's :func:`defaults_from`), with
+    :func:`ranged`'s bounds."""
+    return field(metadata={"bounds": _checked_bounds(bounds), _FROM_YAML: True})
+
+
+def _checked_bounds(bounds: dict[str, float]) -> dict[str, float]:
     unknown = set(bounds) - set(_BOUNDS)
     if unknown:
         raise TypeError(f"ranged() takes {', '.join(_BOUNDS)}, not {', '.join(sorted(unknown))}")
-    return field(default=default, metadata={"bounds": bounds})
+    return bounds
+
+
+# ---------------------------------------------------------------------------------------------------
+# Defaults from conf/
+#
+# The YAML files under conf/ are what users read, what --help shows and what a run records in
+# .hydra/config.yaml; a dataclass that restated their defaults had to be pinned to them by a test.
+# Now a settings class names its file (``@defaults_from("method/lora/default.yaml")``) and declares
+# its fields ``from_yaml(ge=1)``: types and ranges here, values there, read once when the class is
+# defined, so ``LoraSettings()`` in Python still works and cannot drift. A field that also keeps a
+# literal default while its YAML has one is refused when the class is defined.
+
+CONF_PACKAGE = "alignrun.conf"  # conf/, as the wheel ships it (Hydra reads it as pkg://alignrun.conf)
+_FROM_YAML = "from_yaml"
+_HYDRA_KEYS = ("defaults", "hydra")  # a config file's keys that are Hydra's, not settings
+
+
+@functools.cache
+def _conf_file(path: str) -> Mapping[str, Any]:
+    """``conf/<path>`` as plain data, read once per process.
+
+    Found where the package ``alignrun.conf`` lies (a folder in every install, editable or wheel);
+    ``importlib.resources`` only where it does not (a zip): importing it costs 7.5 ms of imports
+    (zipfile, tempfile, ...) that ``import alignrun.config`` would otherwise not make.
+    """
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec(CONF_PACKAGE)
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    file = Path(roots[0], *path.split("/")) if roots else None
+    if file is not None and file.is_file():
+        text = file.read_text(encoding="utf-8")
+    else:
+        from importlib.resources import files
+
+        resource = files(CONF_PACKAGE)
+        for part in path.split("/"):
+            resource = resource.joinpath(part)
+        text = resource.read_text(encoding="utf-8")
+    loader = _yaml_loader()(text)
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if data is None:  # comments only (profile/none.yaml): no settings, as OmegaConf.load reads it
+        return {}
+    if not isinstance(data, Mapping):
+        raise TypeError(f"conf/{path} is not a mapping of settings")
+    return data
+
+
+@functools.cache
+def _yaml_loader() -> Any:
+    """OmegaConf's YAML rules (``OmegaConf.load``, which Hydra reads these files with: ``1e-3`` is a
+    float, a date stays a string) on libyaml's parser where PyYAML has it. OmegaConf's pure-Python
+    loader takes 12 ms over ``alignrun.yaml`` and the schema reads it on every import (``--help``);
+    this takes 1 ms. tests/test_config.py checks that both read every file under conf/ alike."""
+    import yaml  # type: ignore[import-untyped]  # (no stubs installed; OmegaConf's own dependency)
+    from omegaconf._utils import get_yaml_loader
+
+    rules = get_yaml_loader()
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is None:
+        return rules
+    return type("ConfLoader", (fast,), {"yaml_implicit_resolvers": rules.yaml_implicit_resolvers})
+
+
+def yaml_defaults(path: str, node: str | None = None) -> dict[str, Any]:
+    """The settings ``conf/<path>`` states (its key ``node``'s, when given), as plain data: a fresh
+    copy, interpolations such as ``${seed}`` and ``???`` left as written.
+
+    Args:
+        path: a file under ``conf/``, e.g. ``"method/lora/default.yaml"``.
+        node: a top-level key of that file, e.g. ``"generation"`` in ``"alignrun.yaml"``.
+
+    Raises:
+        TypeError: the file or its node is not a mapping.
+    """
+    data: Any = _conf_file(path)
+    if node is not None:
+        data = data.get(node)
+        if not isinstance(data, Mapping):
+            raise TypeError(f"conf/{path} has no node '{node}'")
+    return copy.deepcopy(dict(data))
+
+
+def defaults_from(
+    path: str, node: str | None = None, *, own: Sequence[str] = ()
+) -> Callable[[type[_T]], type[_T]]:
+    """Class decorator, under ``@dataclass``: each field declared :func:`from_yaml` takes its default
+    from :func:`yaml_defaults` ``(path, node)``.
+
+    Hydra's own keys (``defaults``, ``hydra``, ``_target_``) are not settings; a key whose YAML value
+    is a mapping and whose field is built by a ``default_factory`` is a nested node, which its own
+    class reads.
+
+    Args:
+        path: the YAML file under ``conf/``.
+        node: the key in it that holds the settings (None: the whole file).
+        own: fields that keep a literal default on purpose, one that differs from the YAML's (say
+            why beside the field): e.g. ``generation.backend``, None in Python (the model's engine)
+            and ``fast`` for a run.
+
+    Raises:
+        TypeError: when the class is defined: a ``from_yaml`` field the YAML lacks or leaves
+            unset (``???``, an interpolation); a YAML key no field takes; a field that keeps a literal
+            default the YAML also states (two homes), or an ``own`` one equal to the YAML's.
+    """
+
+    def decorate(cls: type[_T]) -> type[_T]:
+        where = f"conf/{path}" + (f" ({node}:)" if node else "")
+        data = yaml_defaults(path, node)
+        names = list(inspect.get_annotations(cls))
+        for name in own:
+            if name not in data:
+                raise TypeError(f"{cls.__name__}: own= names '{name}', which {where} does not set")
+        for key in data:
+            if key not in names and not str(key).startswith("_") and key not in _HYDRA_KEYS:
+                raise TypeError(f"{where} sets '{key}', which {cls.__name__} has no field for")
+        for name in names:
+            declared = cls.__dict__.get(name, MISSING)
+            if isinstance(declared, Field) and declared.metadata.get(_FROM_YAML):
+                setattr(cls, name, _field_from(data, name, declared, f"{cls.__name__}.{name}", where))
+            elif name in data:
+                _check_one_home(cls.__name__, name, declared, data[name], where, own)
+        return cls
+
+    return decorate
+
+
+def _field_from(data: Mapping[str, Any], name: str, declared: Field[Any], what: str, where: str) -> Any:
+    """``declared`` (a :func:`from_yaml` field) with the YAML's value as its default."""
+    if name not in data:
+        raise TypeError(f"{what} takes its default from {where}, which has no '{name}'")
+    value = data[name]
+    if isinstance(value, str) and (value == "???" or "${" in value):
+        raise TypeError(f"{what}: {where} gives '{value}', not a value a default can be")
+    metadata = dict(declared.metadata)
+    if isinstance(value, list | dict):  # a fresh copy per instance, as a literal default_factory
+        return field(default_factory=functools.partial(copy.deepcopy, value), metadata=metadata)
+    return field(default=value, metadata=metadata)
+
+
+def _check_one_home(cls: str, name: str, declared: Any, value: Any, where: str, own: Sequence[str]) -> None:
+    nested = isinstance(value, Mapping) and isinstance(declared, Field)
+    if nested and declared.default_factory is not MISSING:
+        return  # a nested node: its own class reads it
+    default = declared.default if isinstance(declared, Field) else declared
+    if name not in own:
+        raise TypeError(
+            f"{cls}.{name} keeps a default of its own and {where} states one too: declare it "
+            "from_yaml() (or, if it differs on purpose, name it in own=)"
+        )
+    if default == value:
+        raise TypeError(f"{cls}.{name} is in own= but its default equals {where}'s: declare it from_yaml()")
 
 
 def describe(hint: Any) -> str:
@@ -103,6 +275,15 @@ def check_value(key: str, value: Any, hint: Any, bounds: Mapping[str, float] | N
         return  # a node that builds an object: the object's own checks apply
     if accepts(hint, value) is False:
         raise AlignrunError(f"{key} wants {describe(hint)}, got {value!r}")
+    check_bounds(key, value, bounds)
+
+
+def check_bounds(key: str, value: Any, bounds: Mapping[str, float] | None) -> None:
+    """One key's ``ranged`` bounds (a value that is not a number is not checked).
+
+    Raises:
+        AlignrunError: ``<key> must be >= 1, got 0``.
+    """
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
     for name, limit in (bounds or {}).items():
@@ -121,6 +302,18 @@ def check_fields(obj: Any, prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     for f in fields(obj):
         check_value(f"{prefix}.{f.name}", getattr(obj, f.name), hints.get(f.name, Any), _bounds(f))
+
+
+def check_ranges(obj: Any, prefix: str) -> None:
+    """Check every field of dataclass ``obj`` against its ``ranged`` bounds only: for a node of the
+    typed schema (:mod:`alignrun.schema`), whose types Hydra has checked when it composed the config
+    (``generation.max_new_tokens=abc`` never gets this far).
+
+    Raises:
+        AlignrunError: the first field out of range.
+    """
+    for f in fields(obj):
+        check_bounds(f"{prefix}.{f.name}", getattr(obj, f.name), _bounds(f))
 
 
 def _bounds(f: Field[Any]) -> Mapping[str, float]:

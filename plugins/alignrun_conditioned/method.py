@@ -48,13 +48,12 @@ class Conditioned:
         loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
-        from alignrun.lib.training.losses import LossSettings
+        from alignrun.lib.training.losses import LossSettings, check_beta
         from alignrun.lib.training.trainer import TrainSettings
 
         if shared_rank < 0:
             raise AlignrunError(f"method.shared_rank must be >= 0, got {shared_rank}")
-        if beta <= 0:
-            raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        check_beta(beta)
         if eval_prompts is not None and eval_prompts < 1:
             raise AlignrunError(f"method.eval_prompts must be >= 1 or null (all), got {eval_prompts}")
         simplex_grid(2, weight_step, "method.weight_step")
@@ -72,7 +71,7 @@ class Conditioned:
 
         from alignrun.lib.training import adapters
         from alignrun.lib.training.dpo import dpo_objective, preference_set
-        from alignrun.lib.training.trainer import Trainer
+        from alignrun.lib.training.phases import train_phase
         from alignrun_conditioned.preference import Preference, PreferenceGate, sampled_preference
 
         names = list(run.values)
@@ -94,15 +93,9 @@ class Conditioned:
             parts = list(zip(sets, preference, strict=True))
             return dpo_objective(lm, parts, self.beta, self.train, seed, self.loss)(step, start, stop)
 
-        params = adapters.train_only(model, ADAPTER)
-        model.train()
         steps = self.train.steps * len(names)
-        metrics = dict(Trainer(run, ADAPTER, params, self.train).fit(loss_fn, steps))
-        model.eval()
-        artefacts: dict[str, str] = {}
-        if run.is_main_process:
-            path = adapters.save_adapter(model, ADAPTER, run.output_dir / "adapters" / ADAPTER)
-            artefacts[f"adapter/{ADAPTER}"] = str(path.relative_to(run.output_dir))
+        metrics = train_phase(run, model, ADAPTER, loss_fn, self.train, ADAPTER, steps)
+        artefacts = adapters.save_adapters(run, model, [ADAPTER])
 
         grid = weight_grid(names, simplex_grid(len(names), self.weight_step))
         candidates, _ = score_candidates(

@@ -44,13 +44,12 @@ class DPO:
         loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
-        from alignrun.lib.training.losses import LossSettings
+        from alignrun.lib.training.losses import LossSettings, check_beta
         from alignrun.lib.training.trainer import TrainSettings
 
         if variant not in VARIANTS:
             raise AlignrunError(f"method.variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
-        if beta <= 0:
-            raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        check_beta(beta)
         if variant == "soup":
             simplex_grid(2, soup_step)  # a bad step fails now, not after every adapter trained
         self.variant, self.value, self.beta, self.soup_step, self.merge = (
@@ -82,62 +81,58 @@ class DPO:
         return names
 
     def fit(self, run: Run) -> MethodResult:
-        from alignrun.lib.training import adapters
-        from alignrun.lib.training.dpo import dpo_objective, preference_set
-        from alignrun.lib.training.trainer import Trainer
+        from alignrun.lib.training.adapters import AdapterMix
+        from alignrun.lib.training.phases import train_adapters
 
         names = self._values(run)
-        lm, seed = run.lm, int(run.cfg.seed)
-        adapter_names = (
-            names if self.variant in ("single", "soup") else [self.variant]
-        )  # one per value, or one
-        model = adapters.attach(lm, adapter_names, self.lora)
-        sets = {n: preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in names}
-        total_weight = sum(run.values[n].weight for n in names)
-        metrics: dict[str, float] = {}
-
-        def phase(adapter: str, tag: str, parts: list[tuple[Any, float]], steps: int) -> None:
-            params = adapters.train_only(model, adapter)
-            model.train()
-            last = Trainer(run, tag, params, self.train).fit(
-                dpo_objective(lm, parts, self.beta, self.train, seed, self.loss), steps
+        if self.variant in ("single", "soup"):  # one adapter per value
+            trained = train_adapters(
+                run, names, beta=self.beta, lora=self.lora, train=self.train, loss=self.loss
             )
-            metrics.update(last)
-
-        if self.variant == "weighted":
-            phase(
-                "weighted",
-                "weighted",
-                [(sets[n], run.values[n].weight / total_weight) for n in names],
-                self.train.steps * len(names),
-            )
-        elif self.variant == "sequential":
-            for i, n in enumerate(names):
-                phase("sequential", f"sequential-{i}-{n}", [(sets[n], 1.0)], self.train.steps)
-        else:  # single, soup: one adapter per value
-            for n in names:
-                phase(n, n, [(sets[n], 1.0)], self.train.steps)
-        model.eval()
-
-        artefacts = {}
-        if run.is_main_process:
-            for a in adapter_names:
-                path = adapters.save_adapter(model, a, run.output_dir / "adapters" / a)
-                artefacts[f"adapter/{a}"] = str(path.relative_to(run.output_dir))
+            model, metrics, artefacts = trained.model, trained.metrics, trained.artefacts
+            final = {n: 1.0 for n in names}
+        else:  # one adapter for every value, on its own schedule
+            model, metrics, artefacts = self._one_adapter(run, names)
+            final = {self.variant: 1.0}
         candidates: list[Candidate] = []
-        final: dict[str, float] = {a: 1.0 for a in adapter_names}
         if self.variant == "soup":
             from alignrun.lib.candidates import score_candidates, weight_grid
 
             grid = weight_grid(names, simplex_grid(len(names), self.soup_step))
-            candidates, _ = score_candidates(run, grid, adapters.AdapterMix, "soup", lm=lm)
+            candidates, _ = score_candidates(run, grid, AdapterMix, "soup", lm=run.lm)
             final = {n: 1.0 / len(names) for n in names}
-        intervention: Intervention = adapters.AdapterMix(final)
+        intervention: Intervention = AdapterMix(final)
         if self.merge and run.is_main_process:
             artefacts["merged"] = str(write_merged(run, model, final).relative_to(run.output_dir))
         return MethodResult(
-            lm=lm, intervention=intervention, candidates=candidates, metrics=metrics, artefacts=artefacts
+            lm=run.lm, intervention=intervention, candidates=candidates, metrics=metrics, artefacts=artefacts
         )
+
+    def _one_adapter(self, run: Run, names: list[str]) -> tuple[Any, dict[str, float], dict[str, str]]:
+        """``weighted``: one phase on every value's loss at once; ``sequential``: one phase per value
+        (a fresh optimizer each), the same adapter throughout."""
+        from alignrun.lib.training import adapters
+        from alignrun.lib.training.dpo import dpo_objective, preference_set
+        from alignrun.lib.training.phases import train_phase
+
+        lm, seed, adapter = run.lm, int(run.cfg.seed), self.variant
+        model = adapters.attach(lm, [adapter], self.lora)
+        sets = {n: preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in names}
+        metrics: dict[str, float] = {}
+
+        def objective(parts: list[tuple[Any, float]]) -> Any:
+            return dpo_objective(lm, parts, self.beta, self.train, seed, self.loss)
+
+        if self.variant == "weighted":
+            total_weight = sum(run.values[n].weight for n in names)
+            parts = [(sets[n], run.values[n].weight / total_weight) for n in names]
+            steps = self.train.steps * len(names)
+            metrics.update(train_phase(run, model, adapter, objective(parts), self.train, "weighted", steps))
+        else:  # sequential
+            for i, n in enumerate(names):
+                tag = f"sequential-{i}-{n}"
+                metrics.update(train_phase(run, model, adapter, objective([(sets[n], 1.0)]), self.train, tag))
+        return model, metrics, adapters.save_adapters(run, model, [adapter])
 
 
 def write_merged(run: Run, model: Any, weights: dict[str, float]) -> Path:

@@ -43,13 +43,12 @@ class MOD:
         loss: dict[str, Any] | None = None,
     ) -> None:
         from alignrun.lib.training.adapters import LoraSettings
-        from alignrun.lib.training.losses import LossSettings
+        from alignrun.lib.training.losses import LossSettings, check_beta
         from alignrun.lib.training.trainer import TrainSettings
 
         if rule not in RULES:
             raise AlignrunError(f"method.rule must be one of {', '.join(RULES)}, got '{rule}'")
-        if beta <= 0:
-            raise AlignrunError(f"method.beta must be > 0, got {beta}")
+        check_beta(beta)
         if eval_prompts is not None and eval_prompts < 1:
             raise AlignrunError(f"method.eval_prompts must be >= 1 or null (all), got {eval_prompts}")
         simplex_grid(2, weight_step, "method.weight_step")  # a bad step fails now, not after training
@@ -87,13 +86,13 @@ class MOD:
     def _adapters(self, run: Run, names: list[str]) -> tuple[dict[str, float], dict[str, str]]:
         """Give ``run.lm`` one adapter per value (loaded or trained); their metrics and artefacts."""
         from alignrun.lib.training import adapters
-        from alignrun.lib.training.dpo import dpo_objective, preference_set
-        from alignrun.lib.training.trainer import Trainer
+        from alignrun.lib.training.phases import train_adapters
 
-        lm, metrics, artefacts = run.lm, {}, {}
+        metrics: dict[str, float] = {}
+        artefacts: dict[str, str] = {}
         for n in names:
             if n in self.adapters:
-                adapters.load_adapter(lm, n, self.adapters[n])
+                adapters.load_adapter(run.lm, n, self.adapters[n])
                 artefacts[f"adapter/{n}"] = str(self.adapters[n])
         trained = [n for n in names if n not in self.adapters]
         if trained:
@@ -102,18 +101,10 @@ class MOD:
                 raise AlignrunError(
                     f"value(s) {', '.join(missing)} have no preference data and no method.adapters folder"
                 )
-            model = adapters.attach(lm, trained, self.lora)
-            sets = {n: preference_set(lm, n, run.data.pairs[n], self.train, self.loss) for n in trained}
-            for n in trained:  # as the dpo soup trains its ingredients: same order, tags and seeds
-                params = adapters.train_only(model, n)
-                model.train()
-                objective = dpo_objective(
-                    lm, [(sets[n], 1.0)], self.beta, self.train, int(run.cfg.seed), self.loss
-                )
-                metrics.update(Trainer(run, n, params, self.train).fit(objective, self.train.steps))
-            model.eval()
-            if run.is_main_process:
-                for n in trained:
-                    path = adapters.save_adapter(model, n, run.output_dir / "adapters" / n)
-                    artefacts[f"adapter/{n}"] = str(path.relative_to(run.output_dir))
+            # as the dpo soup trains its ingredients: same order, tags and seeds
+            out = train_adapters(
+                run, trained, beta=self.beta, lora=self.lora, train=self.train, loss=self.loss
+            )
+            metrics.update(out.metrics)
+            artefacts.update(out.artefacts)
         return metrics, artefacts

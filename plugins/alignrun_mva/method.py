@@ -17,12 +17,15 @@ MVA (arXiv 2511.17579), top to bottom:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignrun.contracts import Candidate, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
 from alignrun.settings import build_settings, check_fields, ranged
+
+if TYPE_CHECKING:
+    from alignrun.lib.training.phases import TrainedAdapters
 
 ESTIMATORS = (
     "delta_w",
@@ -78,15 +81,15 @@ class MVA:
             )
         if self.alpha < 0:
             raise AlignrunError(f"method.alpha must be >= 0, got {self.alpha}")
-        if self.beta <= 0:
-            raise AlignrunError(f"method.beta must be > 0, got {self.beta}")
+        from alignrun.lib.training.adapters import LoraSettings
+        from alignrun.lib.training.losses import LossSettings, check_beta
+        from alignrun.lib.training.trainer import TrainSettings
+
+        check_beta(self.beta)
         if isinstance(self.bandwidth, str) and self.bandwidth != "median":
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got '{self.bandwidth}'")
         if not isinstance(self.bandwidth, str) and self.bandwidth <= 0:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got {self.bandwidth}")
-        from alignrun.lib.training.adapters import LoraSettings
-        from alignrun.lib.training.losses import LossSettings
-        from alignrun.lib.training.trainer import TrainSettings
 
         self.ext = build_settings(ExtrapolationSettings, self.extrapolation, "method.extrapolation")
         # checked now, not when training starts after the model has loaded and the base is evaluated
@@ -112,15 +115,13 @@ class MVA:
         from alignrun_mva.extrapolation import sample_weights
 
         names = self._values(run)
-        weights = sample_weights(
-            names, self.ext.sampler, self.ext.max_weight, self.ext.points, self.ext.num_candidates
-        )
-        model, metrics = self.train_value_vectors(run, names)
+        weights = sample_weights(names, self.ext)
+        vectors = self.train_value_vectors(run, names)
+        metrics, artefacts = vectors.metrics, vectors.artefacts
         candidates = self.evaluate_candidates(run, weights)
         finish_candidates(candidates, names, float(run.cfg.results.hypervolume_reference))
-        artefacts: dict[str, str] = {}
-        if run.is_main_process:
-            artefacts.update(self.save(run, model, names, candidates))
+        if run.is_main_process and self.ext.save_pareto:
+            artefacts.update(self.save_pareto(run, vectors.model, candidates))
         final = max(candidates, key=lambda c: sum(run.values[v].weight * c.scores[v] for v in names)).weights
         metrics.update({f"mva/final_weight/{v}": w for v, w in final.items()})
         return MethodResult(
@@ -132,32 +133,38 @@ class MVA:
         )
 
     # -- 1 + 2: value vectors, decorrelated ------------------------------------------
-    def train_value_vectors(self, run: Run, names: list[str]) -> tuple[Any, dict[str, float]]:
-        """Train one adapter per value in order; returns the PEFT model and final metrics."""
-        from alignrun.lib.training import adapters
-        from alignrun.lib.training.dpo import dpo_objective, preference_set
+    def train_value_vectors(self, run: Run, names: list[str]) -> TrainedAdapters:
+        """One adapter per value, in order, each decorrelated from the earlier ones; saved."""
+        from alignrun.lib.training.adapters import LoraSettings
         from alignrun.lib.training.losses import LossSettings
-        from alignrun.lib.training.trainer import Trainer, TrainSettings
+        from alignrun.lib.training.phases import Penalty, train_adapters
+        from alignrun.lib.training.trainer import TrainSettings
         from alignrun_mva.decorrelation import Decorrelation, pairwise
 
         settings = TrainSettings(**self.train)
-        loss = LossSettings(**self.loss)
-        lm, seed = run.lm, int(run.cfg.seed)
-        model = adapters.attach(lm, names, adapters.LoraSettings(**self.lora))
-        penalty = Decorrelation(model, self.decorrelation, self.bandwidth, self.max_samples, seed)
-        metrics: dict[str, float] = {}
-        for i, name in enumerate(names):
-            data = preference_set(lm, name, run.data.pairs[name], settings, loss)
-            params = adapters.train_only(model, name)
-            model.train()
-            dpo = dpo_objective(lm, [(data, 1.0)], self.beta, settings, seed, loss)
-            loss_fn = decorrelated(dpo, penalty, name, names[:i], self.alpha, settings.batch_size)
-            metrics.update(Trainer(run, f"mva-{i}-{name}", params, settings).fit(loss_fn))
-        model.eval()
+
+        def decorrelation(model: Any) -> Penalty:  # built once every value's adapter is attached
+            penalty = Decorrelation(
+                model, self.decorrelation, self.bandwidth, self.max_samples, int(run.cfg.seed)
+            )
+            return lambda i, name, dpo: decorrelated(
+                dpo, penalty, name, names[:i], self.alpha, settings.batch_size
+            )
+
+        vectors = train_adapters(
+            run,
+            names,
+            beta=self.beta,
+            lora=LoraSettings(**self.lora),
+            train=settings,
+            loss=LossSettings(**self.loss),
+            tag="mva-{index}-{value}",
+            penalty=decorrelation,
+        )
         for estimator in ("delta_w", "lora_a"):  # measured dependence, whatever trained the vectors
-            pairs = pairwise(model, names, estimator)
-            metrics.update({f"mva/hsic_{estimator}/{k}": v for k, v in pairs.items()})
-        return model, metrics
+            pairs = pairwise(vectors.model, names, estimator)
+            vectors.metrics.update({f"mva/hsic_{estimator}/{k}": v for k, v in pairs.items()})
+        return vectors
 
     # -- 3: extrapolation ------------------------------------------------------------
     def evaluate_candidates(self, run: Run, weights: list[dict[str, float]]) -> list[Candidate]:
@@ -174,21 +181,15 @@ class MVA:
         )
         return candidates
 
-    def save(self, run: Run, model: Any, names: list[str], candidates: list[Candidate]) -> dict[str, str]:
-        """Value vectors to ``adapters/<value>/``; each Pareto candidate to ``pareto/<k>/``."""
-        from alignrun.lib.training.adapters import save_adapter
+    def save_pareto(self, run: Run, model: Any, candidates: list[Candidate]) -> dict[str, str]:
+        """Each Pareto candidate to ``pareto/<k>/`` (the value vectors are in ``adapters/<value>/``)."""
         from alignrun_mva.extrapolation import save_candidate
 
         out = run.output_dir
-        artefacts = {}
-        for n in names:
-            artefacts[f"adapter/{n}"] = str(save_adapter(model, n, out / "adapters" / n).relative_to(out))
-        if self.ext.save_pareto:
-            front = [c for c in candidates if c.pareto]
-            for k, c in enumerate(front):
-                c.path = str(save_candidate(model, c.weights, out / "pareto" / f"{k:03d}").relative_to(out))
-            artefacts["pareto_set"] = f"pareto/ ({len(front)} PEFT folders)"
-        return artefacts
+        front = [c for c in candidates if c.pareto]
+        for k, c in enumerate(front):
+            c.path = str(save_candidate(model, c.weights, out / "pareto" / f"{k:03d}").relative_to(out))
+        return {"pareto_set": f"pareto/ ({len(front)} PEFT folders)"}
 
 
 def decorrelated(

@@ -214,14 +214,12 @@ class RLHF:
         bar.close()
         model.eval()
 
-        artefacts: dict[str, str] = {}
-        if run.is_main_process:
-            path = adapters.save_adapter(model, "rlhf", run.output_dir / "adapters" / "rlhf")
-            artefacts["adapter/rlhf"] = str(path.relative_to(run.output_dir))
-            if normalisation:  # this process's iterations (after a resume: the ones it ran)
-                file = run.output_dir / "reward_normalisation.json"
-                atomic_write_text(file, json.dumps(normalisation, indent=2) + "\n")
-                artefacts["reward_normalisation"] = file.name
+        artefacts = adapters.save_adapters(run, model, ["rlhf"])
+        # this process's iterations (after a resume: the ones it ran)
+        if run.is_main_process and normalisation:
+            file = run.output_dir / "reward_normalisation.json"
+            atomic_write_text(file, json.dumps(normalisation, indent=2) + "\n")
+            artefacts["reward_normalisation"] = file.name
         metrics = {k: v for k, v in summary.items() if not k.endswith("_seconds")}
         metrics[trainer.params_key] = trainer.trainable_params
         return MethodResult(

@@ -20,7 +20,7 @@ from alignrun.settings import check_fields, ranged
 if TYPE_CHECKING:
     from alignrun.contracts import Value
 
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")  # a preference pair's columns, as every loader returns them
 FEW_PAIRS = 8  # fewer than one default batch: said in the log and the report, the run goes on
 log = logging.getLogger("alignrun")
 

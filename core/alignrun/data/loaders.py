@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from alignrun.contracts import Value
+from alignrun.data import PAIR_COLUMNS
 from alignrun.errors import AlignrunError
-
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 _BUILDERS = {  # file suffix -> datasets packaged builder
     ".jsonl": "json",

@@ -34,7 +34,7 @@ from alignrun.derive.scorer import ExemplarScorer, describe_scorer, split_exempl
 from alignrun.errors import AlignrunError
 from alignrun.profile import spread
 from alignrun.schema import DeriveSchema
-from alignrun.settings import check_fields
+from alignrun.settings import check_ranges
 
 if TYPE_CHECKING:
     from alignrun.data import DataSpec, RunData
@@ -47,13 +47,13 @@ log = logging.getLogger("alignrun")
 
 @dataclass
 class DeriveConfig(DeriveSchema):
-    """The ``derive:`` config node (fields and defaults in :class:`alignrun.config.DeriveSchema`;
-    each knob is commented in ``conf/alignrun.yaml``), checked."""
+    """The ``derive:`` config node (fields and ranges in :class:`alignrun.schema.DeriveSchema`;
+    defaults, each knob commented, in ``conf/alignrun.yaml``), checked."""
 
     def __post_init__(self) -> None:
         if self.pairs not in PAIR_MODES:
             raise AlignrunError(f"derive.pairs must be one of {', '.join(PAIR_MODES)}, got '{self.pairs}'")
-        check_fields(self, "derive")
+        check_ranges(self, "derive")  # its types: Hydra checks them (alignrun.schema)
 
     def settings(self) -> dict[str, Any]:
         """The knobs that change derived pairs (their cache key; the batch size too: padding moves

@@ -1,9 +1,10 @@
 """A scorer for any value with exemplars: the behavioural profile's classifier, one answer at a time.
 
 A value ``v`` with exemplars gets the prototype ``p_v`` (normalised mean MiniLM embedding of its
-exemplars, as :func:`alignrun.profile.behavioural.prototypes`). An answer with unit embedding ``e``
+exemplars, :func:`alignrun.profile.behavioural.prototype`). An answer with unit embedding ``e``
 is compared with ``p_v`` and with a reference set of other values' prototypes ``p_u`` (Schwartz's
-basic values by default): ``c = e·p_v - mean_{u ∈ {v} ∪ ref} e·p_u``, the profile's centring, so
+basic values by default): ``c = e·p_v - mean_{u ∈ {v} ∪ ref} e·p_u``, the profile's centring
+(:func:`alignrun.profile.behavioural.centred_similarities`), so
 what every answer shares cancels. The score is ``tanh(c / temperature)`` in (-1, 1); an empty answer
 shows no value and scores -1.
 
@@ -80,26 +81,26 @@ class ExemplarScorer:
             import torch
 
             from alignrun.embeddings import default_embedder
+            from alignrun.profile.behavioural import prototype
 
             self._embedder = self._embedder or default_embedder()
             groups = [self.exemplars, *self._reference().values()]
-            rows = [
-                torch.nn.functional.normalize(self._embedder.encode(list(g)).mean(0), dim=0) for g in groups
-            ]
-            self._protos = torch.stack(rows)
+            self._protos = torch.stack([prototype(g, self._embedder) for g in groups])
         return self._protos
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         """One score in (-1, 1) per response (the prompt is not read: the answer shows the value)."""
         import torch
 
+        from alignrun.profile.behavioural import centred_similarities
+
         protos = self.prototypes()
         assert self._embedder is not None
         texts = [r for r in responses if r.strip()]
         out = [-1.0] * len(responses)
         if texts:
-            sims = self._embedder.encode(texts) @ protos.T
-            scores = torch.tanh((sims[:, 0] - sims.mean(dim=1)) / self.temperature).tolist()
+            centred = centred_similarities(texts, protos, self._embedder)[:, 0]  # the value's own column
+            scores = torch.tanh(centred / self.temperature).tolist()
             it = iter(scores)
             out = [next(it) if r.strip() else -1.0 for r in responses]
         return out

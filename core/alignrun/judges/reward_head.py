@@ -28,17 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import safetensors.torch
 import torch
 
-from alignrun.atomic import atomic_write_bytes
+from alignrun.atomic import atomic_write_bytes, atomic_write_dir
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 
@@ -440,7 +438,8 @@ class RewardHead:
             (tmp / "head.safetensors").write_bytes(safetensors.torch.save(state))
             (tmp / "reward_head.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-        return _write_folder(Path(path), write)
+        atomic_write_dir(path, write)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RewardHead:
@@ -509,7 +508,8 @@ class RewardHead:
             model.save_pretrained(tmp, safe_serialization=True)
             lm.tokenizer.save_pretrained(tmp)
 
-        return _write_folder(Path(path), write)
+        atomic_write_dir(path, write)
+        return Path(path)
 
 
 class CostHead(RewardHead):
@@ -573,19 +573,3 @@ def _knobs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The constructor's numeric knobs out of :meth:`RewardHead.settings`."""
     keys = ("l2", "center_rewards_coefficient", "max_length", "batch_size", "seed")
     return {k: settings[k] for k in keys if k in settings}
-
-
-def _write_folder(target: Path, write: Callable[[Path], None]) -> Path:
-    """Fill a temp folder beside ``target`` with ``write(tmp)``, then move it to ``target``
-    (replacing an older one): readers see the old folder or the whole new one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        write(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from alignrun.errors import AlignrunError
 from alignrun.judges.crossfit import overlap, rows_of, split_pairs
 from alignrun.schema import JudgeSchema
-from alignrun.settings import check_fields
+from alignrun.settings import check_ranges
 
 if TYPE_CHECKING:
     from alignrun.contracts import Scorer, Value
@@ -34,10 +34,11 @@ log = logging.getLogger("alignrun")
 
 @dataclass
 class JudgeConfig(JudgeSchema):
-    """The ``judge:`` config node (fields and defaults in :class:`alignrun.config.JudgeSchema`), checked."""
+    """The ``judge:`` config node (fields and ranges in :class:`alignrun.schema.JudgeSchema`, defaults
+    in ``conf/judge/crossfit.yaml``), checked."""
 
     def __post_init__(self) -> None:
-        check_fields(self, "judge")
+        check_ranges(self, "judge")  # its types: Hydra checks them (alignrun.schema)
 
 
 def fitted_pairs(judge: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from alignrun.errors import AlignrunError
 from alignrun.interventions import appended_system_prompt
+from alignrun.settings import yaml_defaults
 
 if TYPE_CHECKING:
     from alignrun.lm import LM
@@ -118,7 +119,11 @@ class RoleSplit:
     held_out: list[Role]
 
 
-def role_split(train: int, held_out: int, no_role: bool = True, seed: int = 0) -> RoleSplit:
+# conf/method/roles/default.yaml is the one home of no_role's default (a run's seed is ${seed} there)
+_ROLES = yaml_defaults("method/roles/default.yaml")
+
+
+def role_split(train: int, held_out: int, no_role: bool = _ROLES["no_role"], seed: int = 0) -> RoleSplit:
     """``train`` + ``held_out`` personas; ``no_role`` adds the plain model to the training roles."""
     return RoleSplit(
         train=([NO_ROLE] if no_role else []) + make_roles(train, "train", seed),

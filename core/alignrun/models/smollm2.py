@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from alignrun.atomic import atomic_write_dir
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
@@ -67,9 +65,8 @@ def ensure_converted() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to safetensors in %s (once)", source.name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
+
+    def write(tmp: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(
             source.parent, gguf_file=source.name, dtype=torch.float32
@@ -82,14 +79,10 @@ def ensure_converted() -> Path:
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-        try:
-            os.rename(tmp, target)  # atomic; fails if a concurrent run got there first
-        except OSError:
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    # the first writer wins: a concurrent first run that got there first keeps its copy
+    if not atomic_write_dir(target, write, replace=False) and not (target / "model.safetensors").is_file():
+        raise AlignrunError(f"{target} is in the way (it holds no model.safetensors): remove it")
     return target
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from torch.nn.utils.rnn import pad_sequence
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from alignrun.atomic import atomic_write_bytes
@@ -154,12 +155,12 @@ def pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, seed: 
     optimizer = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR)
     model.train()
     for _ in range(steps):
-        rows = [corpus[i] for i in torch.randint(len(corpus), (PRETRAIN_BATCH,), generator=generator)]
-        width = max(map(len, rows))
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id)
-        labels = torch.full((len(rows), width), -100)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = labels[i, : len(row)] = torch.tensor(row)
+        rows = [
+            torch.tensor(corpus[i])
+            for i in torch.randint(len(corpus), (PRETRAIN_BATCH,), generator=generator)
+        ]
+        ids = pad_sequence(rows, batch_first=True, padding_value=tokenizer.pad_token_id)
+        labels = pad_sequence(rows, batch_first=True, padding_value=-100)
         loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
         loss.backward()
         optimizer.step()

@@ -19,17 +19,24 @@ from alignrun.contracts import Value
 from alignrun.embeddings import Embedder
 
 
+def prototype(texts: Sequence[str], embedder: Embedder) -> torch.Tensor:
+    """``[d]``: one value's prototype ``p_v``, the unit-normalised mean embedding of its ``texts``.
+
+    The one definition: :class:`alignrun.derive.scorer.ExemplarScorer` grades answers with it too.
+    """
+    return torch.nn.functional.normalize(embedder.encode(list(texts)).mean(0), dim=0)
+
+
 def prototypes(values: Mapping[str, Value], embedder: Embedder) -> torch.Tensor:
     """``[n_values, d]`` unit prototypes in ``values`` order."""
-    rows = []
-    for value in values.values():
-        texts = value.exemplars or [value.description or value.name]
-        rows.append(torch.nn.functional.normalize(embedder.encode(texts).mean(0), dim=0))
-    return torch.stack(rows)
+    return torch.stack(
+        [prototype(v.exemplars or [v.description or v.name], embedder) for v in values.values()]
+    )
 
 
 def centred_similarities(answers: Sequence[str], protos: torch.Tensor, embedder: Embedder) -> torch.Tensor:
-    """``[n_answers, n_values]`` similarities centred across values."""
+    """``[n_answers, n_values]`` similarities ``e_a · p_v`` centred across values (the rows of
+    ``protos``): ``c_v = s_v - mean_u s_u``. The one definition, as :func:`prototype`."""
     sims = embedder.encode(list(answers)) @ protos.T
     return sims - sims.mean(dim=1, keepdim=True)
 

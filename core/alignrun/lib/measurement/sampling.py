@@ -10,12 +10,13 @@ that passes the check (on SmolLM2-135M only the behavioural mode does; docs/arch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
 from alignrun.errors import AlignrunError
 from alignrun.profile import MODES, ValueProfiler, spread
+from alignrun.settings import defaults_from, from_yaml
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
@@ -42,6 +43,7 @@ def spread_apart(items: list[str], k: int, *used: int) -> list[str]:
 
 
 @dataclass
+@defaults_from("method/sampling/default.yaml")  # the one home of its defaults
 class Sampling:
     """``method.sampling``: how each sample's profile is measured.
 
@@ -58,14 +60,14 @@ class Sampling:
         batch_size: prompts per generate call / forward pass; roles share batches.
     """
 
-    mode: str = "auto"
-    check_modes: list[str] = field(default_factory=lambda: ["behavioural", "logprob"])
-    check_scenarios: int = 16
-    check_items: int | None = 4
-    scenarios: int = 8
-    items: int | None = None
-    max_new_tokens: int = 48
-    batch_size: int = 48
+    mode: str = from_yaml()
+    check_modes: list[str] = from_yaml()
+    check_scenarios: int = from_yaml()
+    check_items: int | None = from_yaml()
+    scenarios: int = from_yaml()
+    items: int | None = from_yaml()
+    max_new_tokens: int = from_yaml()
+    batch_size: int = from_yaml()
 
     def __post_init__(self) -> None:
         if self.mode != "auto" and self.mode not in MODES:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from alignrun.atomic import atomic_write_dir
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
@@ -164,18 +162,12 @@ def cached_activations(
     if cached is not None:
         return cached.float()
     acts = residual_activations(lm, texts, layer, batch_size, max_length, progress)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-    try:
+
+    def write(tmp: Path) -> None:
         save_file({"activations": acts.half().contiguous()}, str(tmp / "activations.safetensors"))
         (tmp / "meta.json").write_text(json.dumps({"model": lm.name, "layer": layer, "texts": len(texts)}))
-        try:
-            os.replace(tmp, folder)  # a concurrent run that got there first keeps its copy
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    atomic_write_dir(folder, write, replace=False)  # a concurrent run that got there first keeps its copy
     return acts.half().float()  # the values a later cached read returns
 
 

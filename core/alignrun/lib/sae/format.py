@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from alignrun.atomic import atomic_write_dir
 from alignrun.errors import AlignrunError
 from alignrun.lib.sae.model import ARCHITECTURES, SparseAutoencoder
 
@@ -87,20 +86,13 @@ def save_sae(sae: SparseAutoencoder, path: str | os.PathLike[str], cfg: dict[str
     """Write the SAE folder atomically (a temp folder renamed into place); returns its path."""
     from safetensors.torch import save_file
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    def write(tmp: Path) -> None:
         tensors = {name: t.detach().float().contiguous().cpu() for name, t in sae.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / CFG).write_text(json.dumps(cfg, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    atomic_write_dir(path, write)
+    return Path(path)
 
 
 def load_sae(path: str | os.PathLike[str]) -> tuple[SparseAutoencoder, dict[str, Any]]:

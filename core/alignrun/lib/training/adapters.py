@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
-from alignrun.settings import check_fields, ranged
+from alignrun.settings import check_fields, defaults_from, from_yaml
+
+if TYPE_CHECKING:
+    from alignrun.run import Run
 
 
 @dataclass
+@defaults_from("method/lora/default.yaml")  # the one home of its defaults
 class LoraSettings:
     """The ``method.lora`` node."""
 
-    r: int = ranged(8, ge=1)
-    alpha: int = ranged(16, gt=0)
-    dropout: float = ranged(0.0, ge=0, lt=1)
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    r: int = from_yaml(ge=1)
+    alpha: int = from_yaml(gt=0)
+    dropout: float = from_yaml(ge=0, lt=1)
+    target_modules: list[str] = from_yaml()
 
     def __post_init__(self) -> None:
         check_fields(self, "method.lora")
@@ -184,3 +188,11 @@ def save_adapter(model: Any, name: str, path: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def save_adapters(run: Run, model: Any, names: Sequence[str]) -> dict[str, str]:
+    """Write each named adapter to ``adapters/<name>/`` (main process only); ``adapter/<name>`` -> folder."""
+    if not run.is_main_process:
+        return {}
+    out = run.output_dir
+    return {f"adapter/{n}": str(save_adapter(model, n, out / "adapters" / n).relative_to(out)) for n in names}

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from alignrun.errors import AlignrunError
-from alignrun.settings import check_fields, ranged
+from alignrun.settings import check_fields, check_value, defaults_from, from_yaml
 
 
 def dpo_loss(
@@ -37,10 +37,23 @@ def dpo_loss(
     return loss, beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
 
 
+def check_beta(beta: float, key: str = "method.beta") -> None:
+    """A DPO-family method's ``beta``, checked when the method is built (before the model loads).
+
+    ``β ≤ 0`` flips or flattens every preference; the methods' signatures say ``float`` only, so the
+    range is checked here, once for all of them.
+
+    Raises:
+        AlignrunError: ``method.beta must be > 0, got 0``.
+    """
+    check_value(key, beta, float, {"gt": 0})
+
+
 LOSSES = ("dpo", "rdpo", "simpo")
 
 
 @dataclass
+@defaults_from("method/loss/default.yaml")  # the one home of its defaults
 class LossSettings:
     """``method.loss``: which preference loss the DPO-family methods train with (``method/loss=<option>``).
 
@@ -53,10 +66,10 @@ class LossSettings:
             per-token averages, about 100× smaller than DPO's summed ratios, so its option sets its own).
     """
 
-    kind: str = "dpo"
-    alpha: float = ranged(0.0, ge=0)
-    gamma: float = ranged(0.0, ge=0)
-    beta: float | None = ranged(None, gt=0)
+    kind: str = from_yaml()
+    alpha: float = from_yaml(ge=0)
+    gamma: float = from_yaml(ge=0)
+    beta: float | None = from_yaml(gt=0)
 
     def __post_init__(self) -> None:
         check_fields(self, "method.loss")

@@ -29,7 +29,7 @@ from alignrun import distributed
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
 from alignrun.run_dir import refuse_changes, training_settings
-from alignrun.settings import check_fields, ranged
+from alignrun.settings import check_fields, defaults_from, from_yaml, ranged
 
 LossFn = Callable[[int, int, int], tuple[torch.Tensor, dict[str, float]]]
 log = logging.getLogger("alignrun")
@@ -37,6 +37,7 @@ KEEP_CHECKPOINTS = 2  # per phase; the newest resumes, the one before survives a
 
 
 @dataclass
+@defaults_from("method/train/default.yaml")  # the one home of its defaults
 class TrainSettings:
     """The ``method.train`` node.
 
@@ -53,16 +54,17 @@ class TrainSettings:
         progress: tqdm bar.
     """
 
+    # not in the YAML: each method's own budget (dpo and mva set it, rlhf derives it); this is Python's
     steps: int = ranged(60, ge=1)  # 0 would publish the untrained adapter as a result
-    batch_size: int = ranged(8, ge=1)
-    micro_batch_size: int = ranged(4, ge=1)
-    lr: float = ranged(5e-4, gt=0)
-    warmup_steps: int = ranged(5, ge=0)
-    weight_decay: float = ranged(0.0, ge=0)
-    max_grad_norm: float = ranged(1.0, ge=0)
-    max_length: int = ranged(256, ge=2)  # a prompt token and a response token at least
-    checkpoint_every: int = ranged(0, ge=0)
-    progress: bool = True
+    batch_size: int = from_yaml(ge=1)
+    micro_batch_size: int = from_yaml(ge=1)
+    lr: float = from_yaml(gt=0)
+    warmup_steps: int = from_yaml(ge=0)
+    weight_decay: float = from_yaml(ge=0)
+    max_grad_norm: float = from_yaml(ge=0)
+    max_length: int = from_yaml(ge=2)  # a prompt token and a response token at least
+    checkpoint_every: int = from_yaml(ge=0)
+    progress: bool = from_yaml()
 
     def __post_init__(self) -> None:
         check_fields(self, "method.train")

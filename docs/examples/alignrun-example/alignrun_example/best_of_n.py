@@ -24,8 +24,8 @@ from alignrun.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
-    from alignrun.run import Run
     from alignrun.lm import LM
+    from alignrun.run import Run
 
 PLUGIN_NAME = "alignrun_example.best_of_n"
 
