@@ -5,7 +5,7 @@ Packages are folders with an ``__init__.py`` (every config folder Hydra reads ne
 ``core/alignrun`` is ``alignrun``, ``conf`` ships as ``alignrun.conf``, each ``plugins/<name>`` is
 ``<name>``. An explicit list with ``package_dir`` mappings, not ``packages.find``: ``find`` together
 with a mapping for ``conf/`` silently drops ``conf/`` from the wheel (docs/architecture.md, "Layout").
-tests/test_packaging.py checks the wheel holds every package.
+tests/meta/test_packaging.py checks the wheel holds every package.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def assert_one_line_run_error(overrides: list[str], needle: str, run_dir: Path) 
     shape): ``run_job`` raises one one-line :class:`AlignrunError` holding ``needle``, no results.
 
     The CLI prints it as its one ``alignrun: error:`` line with a non-zero exit
-    (``tests/test_cli.py::test_unreachable_model_is_one_line`` shows that in a subprocess); here the
+    (``tests/cli/test_cli.py::test_unreachable_model_is_one_line`` shows that in a subprocess); here the
     check skips a subprocess's imports and Hydra start (~5-10 s each).
     """
     from alignrun.loop import run_job

@@ -110,7 +110,7 @@ def _yaml_loader() -> Any:
     """OmegaConf's YAML rules (``OmegaConf.load``, which Hydra reads these files with: ``1e-3`` is a
     float, a date stays a string) on libyaml's parser where PyYAML has it. OmegaConf's pure-Python
     loader takes 12 ms over ``alignrun.yaml`` and the schema reads it on every import (``--help``);
-    this takes 1 ms. tests/test_config.py checks that both read every file under conf/ alike."""
+    this takes 1 ms. tests/unit/test_config.py checks that both read every file under conf/ alike."""
     import yaml  # type: ignore[import-untyped]  # (no stubs installed; OmegaConf's own dependency)
     from omegaconf._utils import get_yaml_loader
 

@@ -19,7 +19,7 @@ Bandwidth: a number ``σ`` gives ``k(x, x') = exp(-‖x - x'‖² / 2σ²)``; ``
 to the median pairwise distance of that sample (detached: no gradient through the bandwidth),
 which makes HSIC invariant to rescaling either sample. A fixed ``σ = 1`` does not: LoRA updates
 have entries around 1e-3, so every distance is ≪ 1, the kernel is ≈ 1 everywhere and HSIC (and
-its gradient) silently vanishes — measured in tests/test_hsic.py.
+its gradient) silently vanishes — measured in tests/recipes/test_hsic.py.
 """
 
 from __future__ import annotations

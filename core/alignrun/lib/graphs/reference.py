@@ -5,7 +5,7 @@ Readings in Psychology and Culture 2(1), doi:10.9707/2307-0919.1116, Figure 1 an
 structure of value relations": values adjacent on the circle are compatible (positively
 related), values on opposite sides of a bipolar dimension conflict (negatively related).
 
-Construction (each step a rule, tested in tests/test_graphs.py):
+Construction (each step a rule, tested in tests/unit/lib/graphs/test_graphs.py):
 1. The circle has 9 wedges in order: self-direction, stimulation, hedonism, achievement, power,
    security, {conformity, tradition} (one shared wedge), benevolence, universalism. Circular
    distance between wedges is at most 4.

@@ -128,7 +128,7 @@ TINY = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("loss", "method"), [("rdpo", "mva"), ("simpo", "dpo")])
 def test_each_loss_trains(tmp_path: Path, loss: str, method: str) -> None:
-    # one run per loss; every method composes with every option (tests/test_config.py)
+    # one run per loss; every method composes with every option (tests/unit/test_config.py)
     extra = (
         ["method.extrapolation.num_candidates=0", "method.extrapolation.points=2"] if method == "mva" else []
     )

@@ -21,7 +21,7 @@ from alignrun.config import compose
 from alignrun.data.loaders import hh_rlhf, pku_saferlhf, split_transcript, valuebench_questionnaire
 from tests.conftest import scaled_timeout
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from alignrun.lib.sae.format import sae_config, save_sae
 from alignrun.models.tiny import build_tiny
 from alignrun.schema import GenerationConfig
 from tests.conftest import SMOKE, run_cli
-from tests.test_sae import random_sae
+from tests.unit.lib.sae.test_sae import random_sae
 
 PROMPTS_PER_VALUE = 8
 RUN = [*SMOKE, "values=[helpful,harmless]", f"data.max_eval_prompts={PROMPTS_PER_VALUE}", "hydra.run.dir=run"]

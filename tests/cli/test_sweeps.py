@@ -30,7 +30,7 @@ SMOKE_SETTINGS = [
     "generation.progress=false",
     "loggers=[]",
 ]
-TINY_TRAIN = [  # tests/test_dpo.py's
+TINY_TRAIN = [  # tests/recipes/test_dpo.py's
     "method.train.steps=4",
     "method.train.batch_size=4",
     "method.train.micro_batch_size=2",

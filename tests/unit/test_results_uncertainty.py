@@ -19,7 +19,7 @@ from alignrun.profile import ProfileResult
 from alignrun.results import RESULT_KEYS, UNCERTAINTY_KEYS
 from alignrun.uncertainty import Interval, mean_interval
 from tests.conftest import SMOKE, run_cli
-from tests.test_plots import SOUP
+from tests.unit.test_plots import SOUP
 
 REFUSAL = "I'm sorry, but I can't help with that. It could hurt someone, so I won't."
 

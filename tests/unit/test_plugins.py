@@ -83,7 +83,7 @@ def alignrun_generat() -> None:
 
 
 def test_a_misspelt_hook_name_fails_at_load_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    eps = [_ep("typo", "tests.test_plugins", "typo-dist")]
+    eps = [_ep("typo", "tests.unit.test_plugins", "typo-dist")]
     monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
     with pytest.raises(AlignrunError) as info:
         plugins.get_plugin_manager()

@@ -1,7 +1,7 @@
 """docs/plugin_hooks.md documents every hook in ``alignrun.hookspecs``, with its exact signature.
 
 Each hook has a section headed ``## alignrun_xxx(arg1, arg2)``, its arguments named in the
-hookspec's order (datasette's ``tests/test_docs.py``). Fenced code blocks are skipped when
+hookspec's order (datasette's ``tests/meta/test_docs.py``). Fenced code blocks are skipped when
 looking for headings, and each ```python example must parse and implement only real hooks
 with arguments the hookspec has.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from alignrun import hookspecs
 
-DOCS = Path(__file__).parents[1] / "docs" / "plugin_hooks.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugin_hooks.md"
 SPEC_MARKER = "alignrun_spec"  # the attribute pluggy.HookspecMarker("alignrun") sets
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 HOOK_HEADING = re.compile(r"^## (alignrun_\w*)(.*)$", re.MULTILINE)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "core" / "alignrun"
 LIB = PACKAGE / "lib"
 ARCHITECTURE = REPO / "docs" / "architecture.md"
-SELF = "tests/test_layout.py"
+SELF = "tests/meta/test_layout.py"
 OLD_NOTES = "DESIGN" + ".md"
 # folders the project's own files live in (the notes check); README.md is checked by its own owner
 SCANNED = ["core", "plugins", "tests", "bench", "conf", "docs", "pyproject.toml"]

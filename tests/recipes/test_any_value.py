@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli
-from tests.test_rlhf import TINY as RLHF_TINY
-from tests.test_sae_steering import SMALL as SAE_SMALL
+from tests.recipes.test_rlhf import TINY as RLHF_TINY
+from tests.recipes.test_sae_steering import SMALL as SAE_SMALL
 
 TRAIN = [
     "method.train.steps=2",
@@ -154,7 +154,7 @@ def test_dpo_trains_on_your_own_pairs_with_no_derivation(tmp_path: Path) -> None
 def test_value_graph_over_any_values(tmp_path: Path) -> None:
     import csv
 
-    from tests.test_value_graph import SMALL as GRAPH_SMALL
+    from tests.recipes.test_value_graph import SMALL as GRAPH_SMALL
 
     graph = [a for a in GRAPH_SMALL if not a.startswith("method.targets")]
     args = ["+method=value_graph", "method.values=[thrift,benevolence,power]", *SMOKE, *graph,
@@ -172,7 +172,7 @@ def test_value_graph_over_any_values(tmp_path: Path) -> None:
 def test_a_loaded_value_system_is_values_of_the_run(tmp_path: Path) -> None:
     from alignrun.config import compose
     from alignrun.loop import build_values
-    from tests.test_loaders import VB_HEADER, VB_ROWS, _write_csv
+    from tests.unit.data.test_loaders import VB_HEADER, VB_ROWS, _write_csv
 
     csv_file = _write_csv(tmp_path / "value_orientation.csv", VB_HEADER, VB_ROWS)
     cfg = compose(["+method=none", "values=[valuebench,harmless]", f"values.valuebench.path={csv_file}",

@@ -230,7 +230,7 @@ def test_no_pickle_and_remote_code_off_by_default() -> None:
     from alignrun.models.hf import load_hf
     from alignrun.scorers.reward_model import RewardModelScorer
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     sources = [p for d in ("core", "plugins") for p in (root / d).rglob("*.py")]
     for path in sources:
         text = path.read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from tests.conftest import SMOKE
 
-PLUGIN_ROOT = Path(__file__).parent / "plugins"
+PLUGIN_ROOT = Path(__file__).resolve().parents[1] / "plugins"
 POLITE = "Please answer kindly."
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import networkx as nx  # type: ignore[import-untyped]
 import pytest
 
-CORE = Path(__file__).resolve().parents[1] / "core"
+CORE = Path(__file__).resolve().parents[2] / "core"
 ROOT = "alignrun"
 
 # docs/architecture.md, "Layers": ground floor first; a module may import its own floor or lower.

@@ -149,7 +149,7 @@ def test_the_data_card_in_the_docs_is_current() -> None:
     import importlib.util
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     spec = importlib.util.spec_from_file_location("data_card", root / "bench" / "data_card.py")
     assert spec is not None and spec.loader is not None
     card = importlib.util.module_from_spec(spec)

@@ -193,13 +193,13 @@ def test_held_weights_give_autocast_s_logits_and_gradients_and_follow_in_place_c
 
 
 def echo(lm: LM, prompts: list[str], cfg: GenerationConfig, seed: int, systems: object) -> list[str]:
-    """An engine of one's own (generation.backend=tests.test_generation:echo)."""
+    """An engine of one's own (generation.backend=tests.unit.generation.test_generation:echo)."""
     return [f"echo {p}" for p in prompts]
 
 
 def test_backend_names_an_engine() -> None:
     lm = build_tiny()
-    lm.backend = "tests.test_generation:echo"
+    lm.backend = "tests.unit.generation.test_generation:echo"
     assert lm.generate(["hi"], GenerationConfig(progress=False)) == ["echo hi"]
     assert lm.generate([], GenerationConfig(progress=False, backend="fast")) == []
     assert lm.generate(["hi"], GenerationConfig(progress=False, backend="fast")) != ["echo hi"]
@@ -210,7 +210,7 @@ def test_backend_names_an_engine() -> None:
         with pytest.raises(AlignrunError, match=says):
             check_backend(bad)
     with pytest.raises(AlignrunError, match="has no function missing"):
-        engine("tests.test_generation:missing")
+        engine("tests.unit.generation.test_generation:missing")
 
 
 def test_an_unknown_backend_is_rejected_before_the_run_dir(tmp_path: Path) -> None:

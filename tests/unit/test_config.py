@@ -25,12 +25,12 @@ from alignrun.profile.schwartz import SCHWARTZ_VALUES
 GROUPS = ["method", "model", "values", "data", "judge", "steering", "loggers", "experiment", "profile"]
 JUDGE_NODES = ("judge.evaluator", "method.judges")  # built per value: the core passes what the target takes
 OPTIONS = [(g, o) for g in GROUPS for o in installed_options(g)]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONF, PLUGINS = REPO / "conf", REPO / "plugins"
 # the shared groups under conf/method/ and the built-in methods that pull each in (at method.<group>)
 SHARED = {
-    "lora": ["dpo", "mva", "rlhf"],
-    "train": ["dpo", "mva", "rlhf"],
+    "lora": ["dpo", "mva", "rlhf", "mod", "conditioned"],
+    "train": ["dpo", "mva", "rlhf", "mod", "conditioned"],
     "loss": ["dpo", "mva", "mod", "conditioned"],
     "roles": ["value_graph", "prompt_steering", "sae_steering"],
     "sampling": ["value_graph", "prompt_steering", "sae_steering"],
@@ -146,7 +146,7 @@ def test_method_that_is_a_plain_string_is_rejected() -> None:
 def test_every_yaml_opens_with_its_command() -> None:
     from pathlib import Path
 
-    roots = [Path(__file__).resolve().parents[1] / d for d in ("conf", "plugins")]
+    roots = [Path(__file__).resolve().parents[2] / d for d in ("conf", "plugins")]
     yamls = [p for root in roots for p in root.rglob("*.yaml")]
     assert yamls
     for path in yamls:
@@ -193,9 +193,27 @@ def test_shared_groups_take_command_line_overrides() -> None:
     assert cfg.method.roles.held_out == 2 and cfg.method.placebo == "Think first."
 
 
+METHOD_FILES = sorted(PLUGINS.glob("alignrun_*/conf/method/*.yaml"))
+
+
+def test_shared_table_lists_every_method_that_pulls_a_shared_group() -> None:
+    # SHARED drives the tests below: a method missing from it would go unchecked
+    assert len(METHOD_FILES) >= 10, f"found only {len(METHOD_FILES)} method configs under {PLUGINS}"
+    pulled = {
+        (str(key).split("@")[0], path.stem)
+        for path in METHOD_FILES
+        for entry in _own(path.stem).get("defaults", [])
+        if isinstance(entry, dict)
+        for key in entry
+        if str(key).split("@")[0] in SHARED
+    }
+    assert pulled == set(SHARED_USES)
+
+
 def test_no_method_config_restates_a_shared_default() -> None:
     # a method's file keeps only what differs from conf/method/<group>/default.yaml
-    for path in sorted(PLUGINS.glob("alignrun_*/conf/method/*.yaml")):
+    assert METHOD_FILES, f"no method configs under {PLUGINS}"
+    for path in METHOD_FILES:
         own = _own(path.stem)
         for group in SHARED:
             shared = _shared(group)

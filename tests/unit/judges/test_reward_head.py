@@ -193,7 +193,7 @@ def test_reward_model_method_run(cache: str, tmp_path: Path) -> None:
     from alignrun.loop import run_job
 
     overrides = ["+method=reward_model", *SMOKE, "model=tiny", "values=[helpful]", "data.max_pairs=16"]
-    # judge.validity: the loop's own judge report (tests/test_judge_validity.py), ~40 s here
+    # judge.validity: the loop's own judge report (tests/unit/judges/test_validity.py), ~40 s here
     cfg = compose([*overrides, "judge.validity=false"])
     results = run_job(cfg, tmp_path)
     folder = tmp_path / "reward_models" / "helpful"

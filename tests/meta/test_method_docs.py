@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 METHODS = sorted(p.stem for p in REPO.glob("plugins/alignrun_*/conf/method/*.yaml"))
 PAGES = {
     "prompt_steering": "steering"
