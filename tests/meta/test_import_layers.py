@@ -139,3 +139,11 @@ def test_no_module_imports_a_higher_floor(name: str) -> None:
 
 
 _GRAPH = import_graph()
+
+
+def test_run_job_reads_like_its_docstring() -> None:
+    # one call per phase (docs/architecture.md, "One run, step by step"); its work lives in the phases
+    tree = ast.parse((CORE / ROOT / "loop.py").read_text())
+    (run_job,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run_job"]
+    assert run_job.end_lineno is not None
+    assert run_job.end_lineno - run_job.lineno + 1 <= 60
