@@ -138,21 +138,17 @@ class DPO:
 def write_merged(run: Run, model: Any, weights: dict[str, float]) -> Path:
     """Save ``base + Σ w_i ΔW_i`` as a plain transformers checkpoint (safetensors) in ``merged/``."""
     import copy
-    import shutil
-    import tempfile
 
+    from alignrun.atomic import atomic_write_dir
     from alignrun.lib.training.adapters import mixed
 
-    target = run.output_dir / "merged"
-    tmp = Path(tempfile.mkdtemp(dir=run.output_dir, prefix=".merged.tmp-"))
-    try:
+    def write(folder: Path) -> None:
         clone = copy.deepcopy(model)
         with mixed(clone, weights):
             merged = clone.merge_and_unload()
-        merged.save_pretrained(tmp, safe_serialization=True)
-        run.lm.tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        merged.save_pretrained(folder, safe_serialization=True)
+        run.lm.tokenizer.save_pretrained(folder)
+
+    target = run.output_dir / "merged"
+    atomic_write_dir(target, write)  # a resumed run's merged/ is replaced, never half-written
     return target

@@ -8,13 +8,13 @@ copy, no merge and no reload (``ΔW_i = (α/r) · B_i A_i``); exiting restores t
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignrun.atomic import atomic_write_dir
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 from alignrun.settings import check_fields, defaults_from, from_yaml
@@ -175,18 +175,17 @@ class AdapterMix:
 
 
 def save_adapter(model: Any, name: str, path: Path) -> Path:
-    """Write adapter ``name`` as a standard PEFT folder at ``path`` (atomically: temp dir, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    try:
-        model.save_pretrained(tmp, selected_adapters=[name])
-        written = tmp / name if (tmp / name).is_dir() else tmp  # PEFT nests non-"default" adapters
-        if path.exists():
-            shutil.rmtree(path)
-        written.rename(path)
-        path.chmod(0o755)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Write adapter ``name`` as a standard PEFT folder at ``path`` (atomically, the last writer wins)."""
+
+    def write(folder: Path) -> None:
+        staging = folder / ".peft"
+        model.save_pretrained(staging, selected_adapters=[name])
+        written = staging / name if (staging / name).is_dir() else staging  # PEFT nests non-"default" ones
+        for item in written.iterdir():
+            item.rename(folder / item.name)
+        shutil.rmtree(staging)
+
+    atomic_write_dir(path, write)
     return path
 
 

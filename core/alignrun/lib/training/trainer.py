@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignrun import distributed
+from alignrun.atomic import atomic_write_dir
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
 from alignrun.run_dir import refuse_changes, training_settings
@@ -153,21 +153,17 @@ class Trainer:
         target = self.dir / f"step-{self.step:06d}"
         if not self.run.is_main_process:
             return target
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=".tmp-"))
-        try:
+
+        def write(folder: Path) -> None:
             tensors, meta = _state_tensors(self.opt)
             tensors.update({f"param.{i}": p.detach().clone() for i, p in enumerate(self.params)})
-            safetensors.torch.save_file(tensors, tmp / "state.safetensors")
+            safetensors.torch.save_file(tensors, folder / "state.safetensors")
             meta.update(
                 step=self.step, scheduler=self.sched.state_dict(), settings=training_settings(self.run.cfg)
             )
-            (tmp / "trainer_state.json").write_text(json.dumps(meta, default=float))
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            (folder / "trainer_state.json").write_text(json.dumps(meta, default=float))
+
+        atomic_write_dir(target, write)  # a dot-named temp folder: resume's step-* glob never sees it
         for old in sorted(self.dir.glob("step-*"))[:-KEEP_CHECKPOINTS]:  # resume needs only the newest
             shutil.rmtree(old, ignore_errors=True)
         self.run.hook.alignrun_checkpoint_saved(run=self.run, path=target, step=self.step)
