@@ -111,7 +111,7 @@ def _yaml_loader() -> Any:
     float, a date stays a string) on libyaml's parser where PyYAML has it. OmegaConf's pure-Python
     loader takes 12 ms over ``alignrun.yaml`` and the schema reads it on every import (``--help``);
     this takes 1 ms. tests/unit/test_config.py checks that both read every file under conf/ alike."""
-    import yaml  # type: ignore[import-untyped]  # (no stubs installed; OmegaConf's own dependency)
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints; OmegaConf depends on it
     from omegaconf._utils import get_yaml_loader
 
     rules = get_yaml_loader()
