@@ -15,11 +15,14 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from alignrun.settings import from_yaml, signature_from
+
 log = logging.getLogger("alignrun")
 
 _unfinished: dict[Path, SweepSummary] = {}  # sweep dir -> its callback, from multirun start to end
 
 
+@signature_from("alignrun.yaml", "hydra.callbacks.sweep_summary")
 class SweepSummary(Callback):
     """Writes ``summary.json``, ``report.md`` and ``comparison.png`` into the sweep dir.
 
@@ -30,7 +33,7 @@ class SweepSummary(Callback):
         seed: the bootstrap's seed.
     """
 
-    def __init__(self, baseline: str | None = None, seed: int = 0) -> None:
+    def __init__(self, baseline: str | None = from_yaml(), seed: int = 0) -> None:
         self.baseline = baseline
         self.seed = seed
 

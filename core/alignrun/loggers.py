@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from alignrun.hookspecs import hookimpl
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from alignrun.run import Run
@@ -26,10 +27,11 @@ class ConsoleLogger:
         log.info("%s%s", where, "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
 
 
+@signature_from("loggers/jsonl.yaml", "jsonl")
 class JsonlLogger:
     """``loggers=[jsonl]``: one JSON object per ``alignrun_log`` call in ``<run dir>/<filename>``."""
 
-    def __init__(self, filename: str = "metrics.jsonl") -> None:
+    def __init__(self, filename: str = from_yaml()) -> None:
         self.filename = filename
         self._file: IO[str] | None = None
 

@@ -8,7 +8,9 @@ from deep inside the method after the model has loaded.
 
 A setting whose default a YAML file under ``conf/`` also states takes it from there
 (:func:`defaults_from`, :func:`from_yaml`): the YAML is what ``--help`` shows and runs record, so it
-is the one home of that default and the dataclass keeps only the type and the range.
+is the one home of that default and the dataclass keeps only the type and the range. A class or
+function that a config node builds takes its parameters' defaults from its node the same way
+(:func:`signature_from`).
 
 Torch-free: the CLI's preflight runs these before anything is written.
 """
@@ -44,7 +46,8 @@ def ranged(default: Any, **bounds: float) -> Any:
 
 def from_yaml(**bounds: float) -> Any:
     """A dataclass field whose default is the YAML's (the class's :func:`defaults_from`), with
-    :func:`ranged`'s bounds."""
+    :func:`ranged`'s bounds; or, without bounds, a parameter's default that
+    :func:`signature_from` fills in from the YAML."""
     return field(metadata={"bounds": _checked_bounds(bounds), _FROM_YAML: True})
 
 
@@ -71,8 +74,9 @@ _HYDRA_KEYS = ("defaults", "hydra")  # a config file's keys that are Hydra's, no
 
 
 @functools.cache
-def _conf_file(path: str) -> Mapping[str, Any]:
-    """``conf/<path>`` as plain data, read once per process.
+def _conf_file(path: str, package: str = CONF_PACKAGE) -> Mapping[str, Any]:
+    """``conf/<path>`` of ``package`` (the core's, or a plugin's ``<plugin>.conf``) as plain data,
+    read once per process.
 
     Found where the package ``alignrun.conf`` lies (a folder in every install, editable or wheel);
     ``importlib.resources`` only where it does not (a zip): importing it costs 7.5 ms of imports
@@ -81,7 +85,7 @@ def _conf_file(path: str) -> Mapping[str, Any]:
     from importlib.util import find_spec
     from pathlib import Path
 
-    spec = find_spec(CONF_PACKAGE)
+    spec = find_spec(package)
     roots = list(spec.submodule_search_locations or []) if spec is not None else []
     file = Path(roots[0], *path.split("/")) if roots else None
     if file is not None and file.is_file():
@@ -89,7 +93,7 @@ def _conf_file(path: str) -> Mapping[str, Any]:
     else:
         from importlib.resources import files
 
-        resource = files(CONF_PACKAGE)
+        resource = files(package)
         for part in path.split("/"):
             resource = resource.joinpath(part)
         text = resource.read_text(encoding="utf-8")
@@ -121,30 +125,32 @@ def _yaml_loader() -> Any:
     return type("ConfLoader", (fast,), {"yaml_implicit_resolvers": rules.yaml_implicit_resolvers})
 
 
-def yaml_defaults(path: str, node: str | None = None) -> dict[str, Any]:
+def yaml_defaults(path: str, node: str | None = None, *, package: str = CONF_PACKAGE) -> dict[str, Any]:
     """The settings ``conf/<path>`` states (its key ``node``'s, when given), as plain data: a fresh
     copy, interpolations such as ``${seed}`` and ``???`` left as written.
 
     Args:
         path: a file under ``conf/``, e.g. ``"method/lora/default.yaml"``.
-        node: a top-level key of that file, e.g. ``"generation"`` in ``"alignrun.yaml"``.
+        node: a key of that file, e.g. ``"generation"`` in ``"alignrun.yaml"``; dotted for a nested
+            one (``"hydra.callbacks.sweep_summary"``).
+        package: whose ``conf/``: the core's, or a plugin's (``"alignrun_dpo.conf"``).
 
     Raises:
         TypeError: the file or its node is not a mapping.
     """
-    data: Any = _conf_file(path)
-    if node is not None:
-        data = data.get(node)
+    data: Any = _conf_file(path, package)
+    for key in node.split(".") if node is not None else ():
+        data = data.get(key) if isinstance(data, Mapping) else None
         if not isinstance(data, Mapping):
-            raise TypeError(f"conf/{path} has no node '{node}'")
+            raise TypeError(f"{package}: conf/{path} has no node '{node}'")
     return copy.deepcopy(dict(data))
 
 
 def defaults_from(
-    path: str, node: str | None = None, *, own: Sequence[str] = ()
+    path: str, node: str | None = None, *, own: Sequence[str] = (), package: str | None = None
 ) -> Callable[[type[_T]], type[_T]]:
     """Class decorator, under ``@dataclass``: each field declared :func:`from_yaml` takes its default
-    from :func:`yaml_defaults` ``(path, node)``.
+    from :func:`yaml_defaults` ``(path, node)``, read from the class's own package's ``conf/``.
 
     Hydra's own keys (``defaults``, ``hydra``, ``_target_``) are not settings; a key whose YAML value
     is a mapping and whose field is built by a ``default_factory`` is a nested node, which its own
@@ -156,6 +162,7 @@ def defaults_from(
         own: fields that keep a literal default on purpose, one that differs from the YAML's (say
             why beside the field): e.g. ``generation.backend``, None in Python (the model's engine)
             and ``fast`` for a run.
+        package: whose ``conf/`` (None: the class's own top-level package's, e.g. ``alignrun.conf``).
 
     Raises:
         TypeError: when the class is defined: a ``from_yaml`` field the YAML lacks or leaves
@@ -165,7 +172,7 @@ def defaults_from(
 
     def decorate(cls: type[_T]) -> type[_T]:
         where = f"conf/{path}" + (f" ({node}:)" if node else "")
-        data = yaml_defaults(path, node)
+        data = yaml_defaults(path, node, package=package or _conf_package(cls))
         names = list(inspect.get_annotations(cls))
         for name in own:
             if name not in data:
@@ -182,6 +189,12 @@ def defaults_from(
         return cls
 
     return decorate
+
+
+def _conf_package(target: Any) -> str:
+    """Whose ``conf/`` a target's defaults are in: its top-level package's (``alignrun_dpo.DPO`` ->
+    ``alignrun_dpo.conf``, where the plugin's method YAML lies; ``alignrun.schema`` -> ``alignrun.conf``)."""
+    return f"{target.__module__.partition('.')[0]}.conf"
 
 
 def _field_from(data: Mapping[str, Any], name: str, declared: Field[Any], what: str, where: str) -> Any:
@@ -209,6 +222,75 @@ def _check_one_home(cls: str, name: str, declared: Any, value: Any, where: str, 
         )
     if default == value:
         raise TypeError(f"{cls}.{name} is in own= but its default equals {where}'s: declare it from_yaml()")
+
+
+# A class or function a config node builds (``_target_: alignrun_dpo.DPO``) reads its settings as
+# arguments, not fields: its parameters default to ``from_yaml()`` and :func:`signature_from` puts the
+# YAML's values in their place, so ``DPO()`` in Python, ``inspect.signature`` and the run agree with
+# the file without a second copy of each number.
+_C = TypeVar("_C", bound=Callable[..., Any])
+
+
+def signature_from(
+    path: str, node: str | None = None, *, own: Sequence[str] = (), package: str | None = None
+) -> Callable[[_C], _C]:
+    """Decorator for a class (its ``__init__``) or a function that a config node builds: each
+    parameter whose default is :func:`from_yaml` takes the value ``conf/<path>`` gives it.
+
+    The file is the target's own package's (``alignrun_dpo.DPO`` reads ``alignrun_dpo.conf``, a core
+    class ``alignrun.conf``), read once when the target is defined.
+
+    Args:
+        path: the YAML file under the package's ``conf/``, e.g. ``"method/dpo.yaml"``.
+        node: the key in it that holds the arguments (None: the whole file).
+        own: parameters that keep a literal default on purpose, one that differs from the YAML's.
+        package: whose ``conf/`` (None: the target's own top-level package's).
+
+    Raises:
+        TypeError: when the target is defined: a ``from_yaml`` parameter the YAML lacks, leaves unset
+            or gives a mapping (one object every call would share; a list becomes a tuple); a
+            parameter that keeps a literal default the YAML also states. (Keys the target does not
+            take are the run's to refuse when it builds the node: a model's ``adapter``, say, the
+            core reads first.)
+    """
+
+    def decorate(target: _C) -> _C:
+        if inspect.isclass(target) and "__init__" not in vars(target):
+            raise TypeError(f"{target.__qualname__} has no __init__ of its own to give defaults to")
+        function = target.__init__ if inspect.isclass(target) else target
+        package_ = package or _conf_package(target)
+        where = f"{package_}: conf/{path}" + (f" ({node}:)" if node else "")
+        data = yaml_defaults(path, node, package=package_)
+        name = target.__qualname__
+
+        def default_for(param: str, declared: Any) -> Any:
+            if isinstance(declared, Field) and declared.metadata.get(_FROM_YAML):
+                if declared.metadata["bounds"]:
+                    raise TypeError(f"{name}.{param}: from_yaml() bounds apply to dataclass fields only")
+                made = _field_from(data, param, declared, f"{name}.{param}", where)
+                if isinstance(data[param], list):  # a tuple: one default every call can share
+                    return tuple(data[param])
+                if made.default is MISSING:
+                    raise TypeError(f"{name}.{param}: {where} gives a mapping, one every call would share")
+                return made.default
+            stated = data.get(param, MISSING)
+            unset = isinstance(stated, str) and (stated == "???" or "${" in stated)
+            if stated is not MISSING and not unset and not isinstance(stated, Mapping):
+                _check_one_home(name, param, declared, stated, where, own)
+            return declared
+
+        code = function.__code__
+        positional = code.co_varnames[: code.co_argcount]
+        defaults = list(function.__defaults__ or ())
+        first = len(positional) - len(defaults)
+        function.__defaults__ = (
+            tuple(default_for(p, d) for p, d in zip(positional[first:], defaults, strict=True)) or None
+        )
+        keywords = function.__kwdefaults__ or {}
+        function.__kwdefaults__ = {p: default_for(p, d) for p, d in keywords.items()} or None
+        return target
+
+    return decorate
 
 
 def describe(hint: Any) -> str:

@@ -22,11 +22,13 @@ import math
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
 from alignrun.hookspecs import hookimpl
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,6 +64,7 @@ class _Steps:
         return n
 
 
+@signature_from("loggers/tensorboard.yaml", "tensorboard")
 class TensorBoardLogger:
     """``loggers=[tensorboard]``: event files in ``<run dir>/<log_dir>``; ``tensorboard --logdir <run dir>``.
 
@@ -70,7 +73,7 @@ class TensorBoardLogger:
     there. TensorBoard has no run status: a failed run gets an ``error`` text entry instead.
     """
 
-    def __init__(self, log_dir: str = "tensorboard") -> None:
+    def __init__(self, log_dir: str = from_yaml()) -> None:
         self.log_dir = log_dir
         self._tb = _require("torch.utils.tensorboard", "tensorboard")
         self._writer: Any = None
@@ -126,6 +129,7 @@ class TensorBoardLogger:
             self._writer = None
 
 
+@signature_from("loggers/wandb.yaml", "wandb")
 class WandbLogger:
     """``loggers=[wandb]``: a Weights & Biases run, offline by default (``wandb sync`` uploads it later).
 
@@ -139,16 +143,16 @@ class WandbLogger:
 
     def __init__(
         self,
-        project: str = "alignrun",
-        entity: str | None = None,
-        name: str | None = None,
-        group: str | None = None,
-        tags: list[str] | None = None,
+        project: str = from_yaml(),
+        entity: str | None = from_yaml(),
+        name: str | None = from_yaml(),
+        group: str | None = from_yaml(),
+        tags: Sequence[str] = from_yaml(),
         mode: str = "offline",
-        dir: str = ".",  # W&B's own name for it
+        dir: str = from_yaml(),  # W&B's own name for it
     ) -> None:
         self.settings = {"project": project, "entity": entity, "name": name, "group": group, "mode": mode}
-        self.tags = [str(t) for t in tags or []]
+        self.tags = [str(t) for t in tags]
         self.dir = dir
         self._wandb = _require("wandb", "wandb")
         self._run: Any = None
@@ -211,6 +215,7 @@ class WandbLogger:
             self._run = None
 
 
+@signature_from("loggers/mlflow.yaml", "mlflow")
 class MlflowLogger:
     """``loggers=[mlflow]``: an MLflow run in ``tracking_uri`` (default: a SQLite store in the run dir).
 
@@ -224,9 +229,9 @@ class MlflowLogger:
 
     def __init__(
         self,
-        tracking_uri: str | None = None,
-        experiment: str = "alignrun",
-        run_name: str | None = None,
+        tracking_uri: str | None = from_yaml(),
+        experiment: str = from_yaml(),
+        run_name: str | None = from_yaml(),
         tags: Mapping[str, Any] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri

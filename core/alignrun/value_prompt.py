@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 from alignrun.config import known_value
 from alignrun.errors import AlignrunError
 from alignrun.interventions import SystemPrompt, value_prompt_text
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
 
 
+@signature_from("steering/value_prompt.yaml")
 class ValuePrompt(SystemPrompt):
     """``steering=value_prompt steering.target=<value> steering.direction=up|down``.
 
@@ -37,9 +39,9 @@ class ValuePrompt(SystemPrompt):
     def __init__(
         self,
         target: str,
-        direction: str = "up",
-        values: Mapping[str, Value] | None = None,
-        template: str | None = None,
+        direction: str = from_yaml(),
+        values: Mapping[str, Value] | None = from_yaml(),
+        template: str | None = from_yaml(),
     ) -> None:
         if values is None:
             values = {target: known_value(target, "steering.target")}

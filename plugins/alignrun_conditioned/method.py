@@ -27,11 +27,12 @@ from alignrun.errors import AlignrunError
 from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
 from alignrun.run import Run
-from alignrun.settings import build_settings
+from alignrun.settings import build_settings, from_yaml, signature_from
 
 ADAPTER = "conditioned"
 
 
+@signature_from("method/conditioned.yaml")
 class Conditioned:
     """Args: see ``conf/method/conditioned.yaml`` (every knob is commented there)."""
 
@@ -39,10 +40,10 @@ class Conditioned:
 
     def __init__(
         self,
-        shared_rank: int = 6,
-        weight_step: float = 0.25,
+        shared_rank: int = from_yaml(),
+        weight_step: float = from_yaml(),
         eval_prompts: int | None = 24,
-        beta: float = 0.1,
+        beta: float = from_yaml(),
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,

@@ -22,11 +22,12 @@ from alignrun.contracts import Candidate, Intervention, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.lib.weights import simplex_grid
 from alignrun.run import Run
-from alignrun.settings import build_settings
+from alignrun.settings import build_settings, from_yaml, signature_from
 
 VARIANTS = ("single", "weighted", "sequential", "soup")
 
 
+@signature_from("method/dpo.yaml")
 class DPO:
     """Args: see ``conf/method/dpo.yaml`` (every knob is commented there)."""
 
@@ -34,11 +35,11 @@ class DPO:
 
     def __init__(
         self,
-        variant: str = "single",
-        value: str | None = None,
-        beta: float = 0.1,
-        soup_step: float = 0.25,
-        merge: bool = False,
+        variant: str = from_yaml(),
+        value: str | None = from_yaml(),
+        beta: float = from_yaml(),
+        soup_step: float = from_yaml(),
+        merge: bool = from_yaml(),
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,

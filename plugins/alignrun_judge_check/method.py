@@ -11,11 +11,13 @@ from typing import Any
 from alignrun.contracts import MethodResult, Scorer
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 
 log = logging.getLogger("alignrun")
 LogProb = Callable[[Sequence[str], Sequence[str]], list[float]]
 
 
+@signature_from("method/judge_check.yaml")
 class JudgeCheck:
     """Checks judges; changes nothing (the loop still evaluates the model, so the run's evaluator's
     report lands in results.json ``judges`` as in any run).
@@ -27,7 +29,7 @@ class JudgeCheck:
 
     changes_model = False
 
-    def __init__(self, judges: Mapping[str, Any] | None = None, logprob_baseline: bool = True) -> None:
+    def __init__(self, judges: Mapping[str, Any] | None = None, logprob_baseline: bool = from_yaml()) -> None:
         self.judges = dict(judges or {})
         self.logprob_baseline = bool(logprob_baseline)
 

@@ -16,8 +16,10 @@ from alignrun.profile import MODES
 from alignrun.profile.schwartz import scenarios as bundled_scenarios
 from alignrun.profile.schwartz import schwartz_values
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 
 
+@signature_from("method/manipulation_check.yaml")
 class ManipulationCheck:
     """``+method=manipulation_check``.
 
@@ -31,7 +33,11 @@ class ManipulationCheck:
     changes_model = False  # measures the model, returns it untouched: no before/after to measure
 
     def __init__(
-        self, modes: list[str], template: str, targets: list[str] | None = None, batch_size: int = 48
+        self,
+        modes: list[str],
+        template: str,
+        targets: list[str] | None = from_yaml(),
+        batch_size: int = from_yaml(),
     ) -> None:
         unknown = [m for m in modes if m not in MODES]
         if unknown or not modes:

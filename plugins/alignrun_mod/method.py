@@ -22,10 +22,11 @@ from alignrun.errors import AlignrunError
 from alignrun.lib.candidates import score_candidates, weight_grid
 from alignrun.lib.weights import simplex_grid
 from alignrun.run import Run
-from alignrun.settings import build_settings
+from alignrun.settings import build_settings, from_yaml, signature_from
 from alignrun_mod.decoding import RULES, Composition
 
 
+@signature_from("method/mod.yaml")
 class MOD:
     """Args: see ``conf/method/mod.yaml`` (every knob is commented there)."""
 
@@ -33,11 +34,11 @@ class MOD:
 
     def __init__(
         self,
-        rule: str = "mod",
+        rule: str = from_yaml(),
         adapters: dict[str, str] | None = None,
-        weight_step: float = 0.25,
+        weight_step: float = from_yaml(),
         eval_prompts: int | None = 24,
-        beta: float = 0.1,
+        beta: float = from_yaml(),
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,

@@ -11,6 +11,7 @@ steered and scored this way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from alignrun.contracts import Intervention, MethodResult
@@ -20,9 +21,11 @@ from alignrun.lib.measurement.sampling import Sampling
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search import Study, steering_spec, target_value
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 from alignrun.value_prompt import ValuePrompt
 
 
+@signature_from("method/prompt_steering.yaml")
 class PromptSteering:
     """``+method=prompt_steering``.
 
@@ -46,17 +49,17 @@ class PromptSteering:
         roles: RoleSplit,
         sampling: Sampling,
         templates: dict[str, list[str]] | None = None,
-        role_prompts: list[str] | None = None,
-        role_template: str = "Answer as {role} would.",
-        eval_scenarios: int = 12,
-        graph: str | None = None,
-        alpha: float = 0.05,
+        role_prompts: Sequence[str] = from_yaml(),
+        role_template: str = from_yaml(),
+        eval_scenarios: int = from_yaml(),
+        graph: str | None = from_yaml(),
+        alpha: float = from_yaml(),
         placebo: str = PLACEBO,
-        change_threshold: float | None = None,
-        min_fluency: float = 0.8,
+        change_threshold: float | None = from_yaml(),
+        min_fluency: float = from_yaml(),
     ) -> None:
         self.templates = templates or {}
-        self.role_prompts = role_prompts or []
+        self.role_prompts = list(role_prompts)
         self.role_template = role_template
         self.placebo = placebo
         self.study = Study(

@@ -14,10 +14,12 @@ from typing import Any
 from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 
 log = logging.getLogger("alignrun")
 
 
+@signature_from("method/reward_model.yaml")
 class RewardModelMethod:
     """``+method=reward_model``; every knob is commented in ``conf/method/reward_model.yaml``.
 
@@ -38,14 +40,14 @@ class RewardModelMethod:
 
     def __init__(
         self,
-        model: Any = None,
-        l2: float = 1e-3,
-        center_rewards_coefficient: float = 0.01,
-        max_length: int = 512,
-        batch_size: int = 16,
+        model: Any = from_yaml(),
+        l2: float = from_yaml(),
+        center_rewards_coefficient: float = from_yaml(),
+        max_length: int = from_yaml(),
+        batch_size: int = from_yaml(),
         seed: int = 0,
-        cost: bool = False,
-        export_hf: bool = False,
+        cost: bool = from_yaml(),
+        export_hf: bool = from_yaml(),
     ) -> None:
         from alignrun.judges.reward_head import check_settings
 

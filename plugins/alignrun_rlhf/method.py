@@ -28,27 +28,28 @@ from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
 from alignrun.schema import GenerationConfig
-from alignrun.settings import build_settings
+from alignrun.settings import build_settings, from_yaml, signature_from
 
 log = logging.getLogger("alignrun")
 
 
+@signature_from("method/rlhf.yaml")
 class RLHF:
     """Args: see ``conf/method/rlhf.yaml`` (every knob is commented there)."""
 
     def __init__(
         self,
-        iterations: int = 8,
-        prompts_per_iteration: int = 8,
-        samples_per_prompt: int = 4,
-        max_new_tokens: int = 48,
-        temperature: float = 1.0,
-        generation_batch_size: int = 32,
-        kl_beta: float = 0.05,
-        clip_eps: float = 0.2,
-        ppo_epochs: int = 2,
-        normalise_advantages: bool = True,
-        aggregation: str = "weighted_sum",
+        iterations: int = from_yaml(),
+        prompts_per_iteration: int = from_yaml(),
+        samples_per_prompt: int = from_yaml(),
+        max_new_tokens: int = from_yaml(),
+        temperature: float = from_yaml(),
+        generation_batch_size: int = from_yaml(),
+        kl_beta: float = from_yaml(),
+        clip_eps: float = from_yaml(),
+        ppo_epochs: int = from_yaml(),
+        normalise_advantages: bool = from_yaml(),
+        aggregation: str = from_yaml(),
         lora: dict[str, Any] | None = None,
         train: dict[str, Any] | None = None,
     ) -> None:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from alignrun.atomic import atomic_write_text
@@ -27,12 +28,14 @@ from alignrun.lib.measurement.sampling import Sampling, spread_apart, value_syst
 from alignrun.lib.roles import RoleSplit
 from alignrun.lib.search import Study, steering_spec, target_value
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from alignrun.lib.sae.features import FeatureRanking
     from alignrun.lib.sae.source import SAESource
 
 
+@signature_from("method/sae_steering.yaml")
 class SAESteering:
     """``+method=sae_steering``.
 
@@ -61,23 +64,23 @@ class SAESteering:
         sae: SAESource,
         roles: RoleSplit,
         sampling: Sampling,
-        features: int = 3,
-        random_features: int = 2,
-        coefficients: list[float] | None = None,
-        positions: str = "all",
-        discovery_scenarios: int = 8,
-        eval_scenarios: int = 12,
-        graph: str | None = None,
-        alpha: float = 0.05,
-        change_threshold: float | None = None,
-        min_fluency: float = 0.8,
+        features: int = from_yaml(),
+        random_features: int = from_yaml(),
+        coefficients: Sequence[float] = from_yaml(),
+        positions: str = from_yaml(),
+        discovery_scenarios: int = from_yaml(),
+        eval_scenarios: int = from_yaml(),
+        graph: str | None = from_yaml(),
+        alpha: float = from_yaml(),
+        change_threshold: float | None = from_yaml(),
+        min_fluency: float = from_yaml(),
         seed: int = 0,
     ) -> None:
         if features < 1 or random_features < 1:
             raise AlignrunError("method.features and method.random_features must be at least 1")
         self.sae = sae
         self.features, self.random_features = features, random_features
-        self.coefficients = [float(c) for c in (coefficients or [0.1, 0.2, 0.3])]
+        self.coefficients = [float(c) for c in coefficients]
         if not self.coefficients or any(c <= 0 for c in self.coefficients):
             raise AlignrunError(
                 f"method.coefficients must be positive (down steers negatively), got {coefficients}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from alignrun.lib.measurement import samples
 from alignrun.lib.measurement.sampling import Sampling, describe, value_system
 from alignrun.lib.roles import RoleSplit
 from alignrun.run import Run
+from alignrun.settings import from_yaml, signature_from
 from alignrun.value_prompt import ValuePrompt
 from alignrun_value_graph.report import render
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 PREFIX = "value_graph"
 
 
+@signature_from("method/value_graph.yaml")
 class ValueGraphMethod:
     """``+method=value_graph``.
 
@@ -75,20 +78,22 @@ class ValueGraphMethod:
         self,
         roles: RoleSplit,
         sampling: Sampling,
-        targets: list[str] | None = None,
-        directions: list[str] | None = None,
-        alpha: float = 0.05,
-        max_depth: int | None = None,
+        targets: list[str] | None = from_yaml(),
+        directions: Sequence[str] = from_yaml(),
+        alpha: float = from_yaml(),
+        max_depth: int | None = from_yaml(),
         placebo: str = PLACEBO,
-        change_threshold: float | None = None,
-        sae_settings: bool = False,
+        change_threshold: float | None = from_yaml(),
+        sae_settings: bool = from_yaml(),
         sae: SAESource | None = None,
-        sae_coefficient: float = 0.3,
-        values: list[str] | None = None,
+        sae_coefficient: float = from_yaml(),
+        values: list[str] | None = from_yaml(),
     ) -> None:
-        directions = directions or ["up"]
-        if not set(directions) <= set(DIRECTIONS):
-            raise AlignrunError(f"method.directions must be a subset of {list(DIRECTIONS)}, got {directions}")
+        directions = list(directions)
+        if not directions or not set(directions) <= set(DIRECTIONS):
+            raise AlignrunError(
+                f"method.directions must be one or both of {list(DIRECTIONS)}, got {directions}"
+            )
         if not roles.train:
             raise AlignrunError("method.roles needs training roles (train > 0 or no_role: true)")
         if not 0 < alpha < 1:  # checked here too: pc_graph would only say so after all the profiling

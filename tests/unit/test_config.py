@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -422,7 +423,7 @@ def test_a_second_home_is_refused_when_the_class_is_defined() -> None:
     def define(body: dict[str, Any], path: str = lora, **kw: Any) -> type:
         annotations = {k: "Any" for k in body}
         cls = type("Settings", (), {"__annotations__": annotations, **body})
-        return dataclasses.dataclass(defaults_from(path, **kw)(cls))
+        return dataclasses.dataclass(defaults_from(path, package="alignrun.conf", **kw)(cls))
 
     full = {"r": from_yaml(ge=1), "alpha": from_yaml(), "dropout": from_yaml(), "target_modules": from_yaml()}
     made = define(full)()
@@ -440,3 +441,70 @@ def test_a_second_home_is_refused_when_the_class_is_defined() -> None:
             {"train": from_yaml(), "held_out": from_yaml(), "no_role": from_yaml(), "seed": from_yaml()},
             "method/roles/default.yaml",
         )
+
+
+def test_a_built_target_takes_its_parameters_defaults_from_its_node() -> None:
+    # settings.signature_from: the class or function a node builds reads its defaults from that node
+    import inspect
+
+    from alignrun.settings import from_yaml, signature_from, yaml_defaults
+
+    lora = "method/lora/default.yaml"  # r: 8, alpha: 16, dropout: 0.05, target_modules: [...]
+    own = {"package": "alignrun.conf"}  # defined here, in tests/, whose package has no conf/
+
+    @signature_from(lora, **own)
+    def build(r: int = from_yaml(), *, alpha: int = from_yaml(), extra: int = 3) -> tuple[int, int, int]:
+        return r, alpha, extra
+
+    assert build() == (8, 16, 3) and build(r=2) == (2, 16, 3)
+    assert (
+        str(inspect.signature(build))
+        == "(r: 'int' = 8, *, alpha: 'int' = 16, extra: 'int' = 3) -> 'tuple[int, int, int]'"
+    )
+
+    @signature_from(lora, **own)
+    class Built:
+        def __init__(self, alpha: float = from_yaml()) -> None:
+            self.alpha = alpha
+
+    assert Built().alpha == 16
+
+    with pytest.raises(TypeError, match=r"twice\.r keeps a default of its own"):
+
+        @signature_from(lora, **own)
+        def twice(r: int = 8) -> None: ...
+
+    @signature_from(lora, **own)
+    def modules(target_modules: Sequence[str] = from_yaml()) -> Sequence[str]:
+        return target_modules
+
+    assert modules() == ("q_proj", "k_proj", "v_proj", "o_proj")  # a tuple: one default all calls share
+
+    with pytest.raises(TypeError, match="gives a mapping, one every call would share"):
+
+        @signature_from("alignrun.yaml", **own)
+        def shared(generation: dict[str, Any] = from_yaml()) -> None: ...
+
+    with pytest.raises(TypeError, match="has no 'rank'"):
+
+        @signature_from(lora, **own)
+        def absent(rank: int = from_yaml()) -> None: ...
+
+    with pytest.raises(TypeError, match="bounds apply to dataclass fields only"):
+
+        @signature_from(lora, **own)
+        def bounded(r: int = from_yaml(ge=1)) -> None: ...
+
+    with pytest.raises(TypeError, match="no __init__ of its own"):
+
+        @signature_from(lora, **own)
+        class Inherits(Built): ...
+
+    # a plugin's method reads its own package's conf/: DPO() is what conf/method/dpo.yaml says
+    from alignrun_dpo import DPO
+
+    stated = yaml_defaults("method/dpo.yaml", package="alignrun_dpo.conf")
+    params = inspect.signature(DPO).parameters
+    assert {k: params[k].default for k in ("variant", "value", "beta", "soup_step", "merge")} == {
+        k: stated[k] for k in ("variant", "value", "beta", "soup_step", "merge")
+    }

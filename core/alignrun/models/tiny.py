@@ -25,6 +25,7 @@ from alignrun.atomic import atomic_write_bytes
 from alignrun.cache import cache_dir, read_entry
 from alignrun.data.bundled import bundled_text, read_jsonl
 from alignrun.lm import LM
+from alignrun.settings import from_yaml, signature_from
 
 # ChatML, the format of SmolLM2-Instruct, so prompts look alike on the tiny and the real model.
 CHAT_TEMPLATE = (
@@ -60,16 +61,17 @@ def train_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     return fast
 
 
+@signature_from("model/tiny.yaml")
 def build_tiny(
     seed: int = 0,
-    vocab_size: int = 512,
-    hidden_size: int = 64,
-    intermediate_size: int = 128,
-    num_hidden_layers: int = 2,
-    num_attention_heads: int = 4,
-    num_key_value_heads: int = 2,
+    vocab_size: int = from_yaml(),
+    hidden_size: int = from_yaml(),
+    intermediate_size: int = from_yaml(),
+    num_hidden_layers: int = from_yaml(),
+    num_attention_heads: int = from_yaml(),
+    num_key_value_heads: int = from_yaml(),
     max_position_embeddings: int = 1024,
-    pretrain_steps: int = 300,
+    pretrain_steps: int = from_yaml(),
 ) -> LM:
     """Build the tiny model; same ``seed`` and ``pretrain_steps``, same weights (0 steps: random weights)."""
     tokenizer = train_tokenizer(vocab_size)

@@ -18,6 +18,7 @@ import torch
 from alignrun.errors import AlignrunError
 from alignrun.lib.sae.activations import layer_module
 from alignrun.lm import LM
+from alignrun.settings import from_yaml, signature_from
 
 POSITIONS = ("prompt", "all")
 
@@ -78,6 +79,7 @@ class FeatureSteering:
             handle.remove()
 
 
+@signature_from("steering/sae_feature.yaml")
 class SAEFeature(FeatureSteering):
     """``steering=sae_feature steering.sae=<folder> steering.feature=<f> steering.coeff=<c>``.
 
@@ -86,7 +88,7 @@ class SAEFeature(FeatureSteering):
     (decoder rows have unit norm); ``sae_steering`` reports the value it chose as ``sae/chosen_coeff``.
     """
 
-    def __init__(self, sae: str, feature: int, coeff: float, positions: str = "all") -> None:
+    def __init__(self, sae: str, feature: int, coeff: float, positions: str = from_yaml()) -> None:
         from alignrun.lib.sae.format import load_sae, sae_layer
 
         model, cfg = load_sae(sae)

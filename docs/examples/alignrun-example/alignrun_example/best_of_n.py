@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from alignrun.contracts import MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.hookspecs import hookimpl
+from alignrun.settings import from_yaml, signature_from
 
 if TYPE_CHECKING:
     from alignrun.contracts import Value
@@ -54,6 +55,7 @@ def weighted_reward(
     return total
 
 
+@signature_from("method/best_of_n.yaml")
 class BestOfN:
     """``+method=best_of_n``: sample ``n`` answers per prompt, return the highest-reward one.
 
@@ -63,7 +65,9 @@ class BestOfN:
         top_p: nucleus-sampling mass of the candidates (1.0: off).
     """
 
-    def __init__(self, n: int = 4, temperature: float = 1.0, top_p: float = 1.0) -> None:
+    def __init__(
+        self, n: int = from_yaml(), temperature: float = from_yaml(), top_p: float = from_yaml()
+    ) -> None:
         if n < 1:
             raise AlignrunError(f"best_of_n: n must be at least 1, got {n}")
         if temperature <= 0:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alignrun.settings import from_yaml, signature_from
 
+
+@signature_from("values/concise.yaml", "concise.scorer")
 class ConciseScorer:
     """Score in [-1, 1] by word count ``w`` (whitespace-separated), with ``m = max_words``:
 
@@ -16,7 +19,7 @@ class ConciseScorer:
         max_words: the longest answer that still scores 1.
     """
 
-    def __init__(self, max_words: int = 40) -> None:
+    def __init__(self, max_words: int = from_yaml()) -> None:
         if max_words < 1:
             raise ValueError(f"max_words must be at least 1, got {max_words}")
         self.max_words = max_words
