@@ -203,6 +203,7 @@ def check_settings(cfg: DictConfig) -> None:
             f"generation.min_new_tokens ({generation.min_new_tokens}) is above "
             f"generation.max_new_tokens ({generation.max_new_tokens})"
         )
+    CandidatesConfig(**OmegaConf.to_container(cfg.candidates, resolve=True))  # type: ignore[arg-type]
     DeriveConfig(**OmegaConf.to_container(cfg.derive, resolve=True))  # type: ignore[arg-type]
     JudgeConfig(**OmegaConf.to_container(cfg.judge, resolve=True))  # type: ignore[arg-type]
     build_checked(cfg.data, "data", _recursive_=False)

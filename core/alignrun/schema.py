@@ -19,7 +19,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from alignrun.settings import defaults_from, from_yaml
+from alignrun.errors import AlignrunError
+from alignrun.settings import check_ranges, defaults_from, from_yaml
 
 PRIMARY = "alignrun.yaml"
 
@@ -87,6 +88,14 @@ class CandidatesConfig:
     """``candidates:`` how every method's candidate models are scored."""
 
     eval_prompts: int | None = from_yaml(ge=1)
+    grid: list[float] | None = from_yaml()
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "candidates")
+        if self.grid is not None and (not self.grid or min(self.grid) < 0):
+            raise AlignrunError(
+                f"candidates.grid wants per-value weights >= 0, e.g. [0,0.5,1]; got {self.grid}"
+            )
 
 
 @dataclass

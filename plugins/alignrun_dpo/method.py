@@ -97,10 +97,11 @@ class DPO:
             final = {self.variant: 1.0}
         candidates: list[Candidate] = []
         if self.variant == "soup":
-            from alignrun.lib.candidates import score_candidates, weight_grid
+            from alignrun.lib.candidates import additivity_metrics, score_candidates, shared_grid, weight_grid
 
-            grid = weight_grid(names, simplex_grid(len(names), self.soup_step))
+            grid = shared_grid(run, names) or weight_grid(names, simplex_grid(len(names), self.soup_step))
             candidates, _ = score_candidates(run, grid, AdapterMix, "soup", lm=run.lm)
+            metrics.update(additivity_metrics(candidates, names, "soup"))  # where the grid has the corners
             final = {n: 1.0 / len(names) for n in names}
         intervention: Intervention = AdapterMix(final)
         if self.merge and run.is_main_process:

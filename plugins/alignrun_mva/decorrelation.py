@@ -1,8 +1,9 @@
 """MVA's value-decorrelation penalty between the adapter being trained and the frozen earlier ones.
 
-``method.decorrelation`` picks what is compared, per adapted module, then averages over the
-modules (so ``alpha`` means the same on a 4-module toy and a 224-module 8B model) and sums over
-the earlier values:
+``method.decorrelation`` picks what is compared, per adapted module; ``method.reduce`` combines the
+modules — ``mean`` (default: ``alpha`` means the same on a 4-module toy and a 224-module 8B model) or
+``sum`` (the authors' code: the pressure grows with the module count, 120× the mean on SmolLM2's 120
+attention projections) — and the terms are summed over the earlier values:
 
 - ``delta_w`` (default): HSIC between the rows of the two value vectors' actual updates
   ``ΔW = s·B A`` (``s = lora_alpha / r``). Row ``a`` is output unit ``a``'s update, a canonical
@@ -33,6 +34,7 @@ from alignrun.lib.training.adapters import lora_layers
 from alignrun_mva.hsic import Bandwidth, centred, hsic_from_kernels, lowrank_row_gram, rbf_from_gram
 
 ESTIMATORS = ("delta_w", "lora_a", "orthogonal", "none")
+REDUCTIONS = ("mean", "sum")
 
 
 @dataclass
@@ -55,7 +57,7 @@ def factors(layer: Any, name: str) -> Factors:
 
 
 class Decorrelation:
-    """The penalty ``Σ_{j<i} mean_modules D(θ_i, θ_j)`` over a PEFT model's LoRA layers.
+    """The penalty ``Σ_{j<i} reduce_modules D(θ_i, θ_j)`` over a PEFT model's LoRA layers.
 
     Args:
         model: the PEFT model holding every value's adapter.
@@ -63,6 +65,7 @@ class Decorrelation:
         bandwidth: RBF bandwidth σ, or ``"median"`` (per kernel matrix, see :mod:`alignrun_mva.hsic`).
         max_samples: ``delta_w`` uses at most this many output rows per module (None: all).
         seed: picks those rows.
+        reduce: one of :data:`REDUCTIONS`: how the modules' terms combine.
     """
 
     def __init__(
@@ -72,10 +75,13 @@ class Decorrelation:
         bandwidth: Bandwidth = "median",
         max_samples: int | None = 1024,
         seed: int = 0,
+        reduce: str = "mean",
     ) -> None:
         if estimator not in ESTIMATORS:
             raise ValueError(f"decorrelation must be one of {', '.join(ESTIMATORS)}, got '{estimator}'")
-        self.estimator, self.bandwidth = estimator, bandwidth
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got '{reduce}'")
+        self.estimator, self.bandwidth, self.reduce = estimator, bandwidth, reduce
         self.layers: list[Any] = list(lora_layers(model))
         gen = torch.Generator().manual_seed(seed)
         self.rows: list[torch.Tensor | None] = []
@@ -102,13 +108,18 @@ class Decorrelation:
                 self._frozen[key] = centred(self._kernel(i, factors(self.layers[i], name)))
         return self._frozen[key]
 
-    def module_term(self, i: int, current: str, other: str) -> torch.Tensor:
-        """The estimator between ``current`` (differentiable) and frozen ``other`` in layer ``i``."""
+    def module_term(self, i: int, current: str | Factors, other: str) -> torch.Tensor:
+        """The estimator between ``current`` (differentiable; an adapter's name, or given factors such
+        as its initial ones) and frozen ``other`` in layer ``i``."""
         layer = self.layers[i]
+        mine = factors(layer, current) if isinstance(current, str) else current
         if self.estimator == "orthogonal":
-            a_i, a_j = factors(layer, current).a, factors(layer, other).a.detach()
-            return (a_i @ a_j.T).pow(2).sum()
-        return hsic_from_kernels(self._kernel(i, factors(layer, current)), self._frozen_kernel(i, other))
+            return (mine.a @ factors(layer, other).a.detach().T).pow(2).sum()
+        return hsic_from_kernels(self._kernel(i, mine), self._frozen_kernel(i, other))
+
+    def module_terms(self, current: str, other: str) -> torch.Tensor:
+        """``[modules]``: the estimator between ``current`` and frozen ``other`` in every layer."""
+        return torch.stack([self.module_term(i, current, other) for i in range(len(self.layers))])
 
     def penalty(self, current: str, frozen: Sequence[str]) -> torch.Tensor:
         """Scalar penalty for training ``current`` against the ``frozen`` earlier adapters.
@@ -121,8 +132,8 @@ class Decorrelation:
             return total
         with torch.autocast(device_type=device.type, enabled=False):
             for other in frozen:
-                terms = [self.module_term(i, current, other) for i in range(len(self.layers))]
-                total = total + torch.stack(terms).mean()
+                terms = self.module_terms(current, other)
+                total = total + (terms.sum() if self.reduce == "sum" else terms.mean())
         return total
 
 

@@ -16,13 +16,15 @@ MVA (arXiv 2511.17579), top to bottom:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alignrun.contracts import Candidate, MethodResult
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
-from alignrun.settings import build_settings, check_fields, ranged
+from alignrun.schema import CandidatesConfig
+from alignrun.settings import build_settings, check_fields, defaults_from, from_yaml, ranged
 
 if TYPE_CHECKING:
     from alignrun.lib.training.phases import TrainedAdapters
@@ -33,19 +35,23 @@ ESTIMATORS = (
     "orthogonal",
     "none",
 )  # mirrors alignrun_mva.decorrelation (torch-free here)
+REDUCTIONS = ("mean", "sum")  # likewise
 
 
 @dataclass
+@defaults_from("method/mva.yaml", "extrapolation", own=("eval_prompts",))
 class ExtrapolationSettings:
-    """The ``method.extrapolation`` node (see conf/method/mva.yaml)."""
+    """The ``method.extrapolation`` node (its defaults: conf/method/mva.yaml)."""
 
-    max_weight: float = ranged(1.0, gt=0)
-    sampler: str = "halton"
-    points: int = ranged(3, ge=2)  # a grid needs both ends of [0, C]
-    num_candidates: int = ranged(6, ge=0)
-    eval_prompts: int | None = ranged(24, ge=1)  # candidates.eval_prompts in the YAML
-    fold: bool = True
-    save_pareto: bool = True
+    max_weight: float = from_yaml(gt=0)
+    sampler: str = from_yaml()
+    points: int = from_yaml(ge=2)  # a grid needs both ends of [0, C]
+    num_candidates: int = from_yaml(ge=0)
+    # the YAML defers to ${candidates.eval_prompts}, which Python has no run config to resolve; the
+    # shared default is read from where that lives
+    eval_prompts: int | None = ranged(CandidatesConfig().eval_prompts, ge=1)
+    fold: bool = from_yaml()
+    save_pareto: bool = from_yaml()
 
     def __post_init__(self) -> None:
         from alignrun_mva.extrapolation import SAMPLERS
@@ -58,16 +64,18 @@ class ExtrapolationSettings:
 
 
 @dataclass
+@defaults_from("method/mva.yaml")
 class MVA:
-    """Args: see ``conf/method/mva.yaml`` (every knob is commented there)."""
+    """Args: see ``conf/method/mva.yaml`` (every knob and its default is there)."""
 
     needs = ("preference_data",)  # the core loop derives on-policy pairs for values without any
 
-    decorrelation: str = "delta_w"
-    alpha: float = 1.0
-    bandwidth: float | str = "median"
-    max_samples: int | None = 1024
-    beta: float = 0.1
+    decorrelation: str = from_yaml()
+    alpha: float = from_yaml()
+    bandwidth: float | str = from_yaml()
+    max_samples: int | None = from_yaml()
+    reduce: str = from_yaml()
+    beta: float = from_yaml()
     lora: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +89,8 @@ class MVA:
             )
         if self.alpha < 0:
             raise AlignrunError(f"method.alpha must be >= 0, got {self.alpha}")
+        if self.reduce not in REDUCTIONS:
+            raise AlignrunError(f"method.reduce must be one of {', '.join(REDUCTIONS)}, got '{self.reduce}'")
         from alignrun.lib.training.adapters import LoraSettings
         from alignrun.lib.training.losses import LossSettings, check_beta
         from alignrun.lib.training.trainer import TrainSettings
@@ -110,15 +120,19 @@ class MVA:
         return names
 
     def fit(self, run: Run) -> MethodResult:
+        from alignrun.lib.candidates import additivity_metrics, shared_grid
         from alignrun.lib.training.adapters import AdapterMix
         from alignrun.results import finish_candidates
         from alignrun_mva.extrapolation import sample_weights
 
         names = self._values(run)
-        weights = sample_weights(names, self.ext)
+        weights = shared_grid(run, names) or sample_weights(
+            names, self.ext
+        )  # candidates.grid: the soup's too
         vectors = self.train_value_vectors(run, names)
         metrics, artefacts = vectors.metrics, vectors.artefacts
         candidates = self.evaluate_candidates(run, weights)
+        metrics.update(additivity_metrics(candidates, names, "mva"))  # where the grid has the corners
         finish_candidates(candidates, names, float(run.cfg.results.hypervolume_reference))
         if run.is_main_process and self.ext.save_pareto:
             artefacts.update(self.save_pareto(run, vectors.model, candidates))
@@ -139,14 +153,15 @@ class MVA:
         from alignrun.lib.training.losses import LossSettings
         from alignrun.lib.training.phases import Penalty, train_adapters
         from alignrun.lib.training.trainer import TrainSettings
-        from alignrun_mva.decorrelation import Decorrelation, pairwise
+        from alignrun_mva import diagnostics
+        from alignrun_mva.decorrelation import pairwise
 
         settings = TrainSettings(**self.train)
+        probes: dict[str, Any] = {}
 
         def decorrelation(model: Any) -> Penalty:  # built once every value's adapter is attached
-            penalty = Decorrelation(
-                model, self.decorrelation, self.bandwidth, self.max_samples, int(run.cfg.seed)
-            )
+            penalty = self._decorrelation(model, self.decorrelation, run)
+            probes["initial"] = diagnostics.snapshot(model, names)
             return lambda i, name, dpo: decorrelated(
                 dpo, penalty, name, names[:i], self.alpha, settings.batch_size
             )
@@ -164,7 +179,26 @@ class MVA:
         for estimator in ("delta_w", "lora_a"):  # measured dependence, whatever trained the vectors
             pairs = pairwise(vectors.model, names, estimator)
             vectors.metrics.update({f"mva/hsic_{estimator}/{k}": v for k, v in pairs.items()})
+        # did the penalty act: how far each vector moved, and the penalty before and after, per module
+        measured = "delta_w" if self.decorrelation == "none" else self.decorrelation
+        probe = self._decorrelation(vectors.model, measured, run)
+        evidence = diagnostics.report(vectors.model, names, probes["initial"], probe)
+        vectors.metrics.update(diagnostics.summary(evidence))
+        if run.is_main_process:
+            from alignrun.atomic import atomic_write_text
+
+            path = run.output_dir / "mva" / "diagnostics.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(evidence, indent=1) + "\n")
+            vectors.artefacts["mva_diagnostics"] = "mva/diagnostics.json"
         return vectors
+
+    def _decorrelation(self, model: Any, estimator: str, run: Run) -> Any:
+        from alignrun_mva.decorrelation import Decorrelation
+
+        return Decorrelation(
+            model, estimator, self.bandwidth, self.max_samples, int(run.cfg.seed), self.reduce
+        )
 
     # -- 3: extrapolation ------------------------------------------------------------
     def evaluate_candidates(self, run: Run, weights: list[dict[str, float]]) -> list[Candidate]:

@@ -181,3 +181,71 @@ def test_unknown_estimator_and_bandwidth() -> None:
     x = torch.randn(5, 2)
     with pytest.raises(ValueError, match="paired"):
         hsic(x, x[:4])
+
+
+def test_summed_penalty_is_the_module_terms_summed_and_the_mean_times_the_module_count() -> None:
+    # method.reduce: mean (alignrun's default, alpha scale-free) | sum (the authors' loop over modules)
+    model, _ = _two_adapters()
+    for estimator in ("delta_w", "lora_a", "orthogonal"):
+        mean = Decorrelation(model, estimator, reduce="mean")
+        summed = Decorrelation(model, estimator, reduce="sum")
+        terms = mean.module_terms("two", "one")
+        assert len(terms) == len(mean.layers) > 1
+        assert float(summed.penalty("two", ["one"])) == pytest.approx(float(terms.sum()), rel=1e-6)
+        assert float(summed.penalty("two", ["one"])) == pytest.approx(
+            len(mean.layers) * float(mean.penalty("two", ["one"])), rel=1e-6
+        )
+    with pytest.raises(ValueError, match="reduce must be one of mean, sum"):
+        Decorrelation(model, "lora_a", reduce="max")
+
+
+def test_fixed_sigma_hsic_on_a_rows_acts_at_the_initial_scale_of_a() -> None:
+    # The authors' penalty (lora_a, σ = 1, summed) on one SmolLM2-sized projection (576 -> 576) with
+    # PEFT's kaiming-uniform init of A at their rank 64: rows of squared norm ~1/3, kernel entries ~0.72 —
+    # far from the all-ones kernel where HSIC vanishes (ΔW rows at σ = 1, above). Stated floor: the
+    # gradient on A is >= 1e-4 in Frobenius norm (helper estimate 4.7e-4), the value about 1.2e-3.
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(576, 576)
+    model = torch.nn.Sequential(layer)
+    from peft import LoraConfig, get_peft_model
+
+    peft = get_peft_model(model, LoraConfig(r=64, lora_alpha=128, target_modules=["0"]), adapter_name="one")
+    peft.add_adapter("two", LoraConfig(r=64, lora_alpha=128, target_modules=["0"]))
+    train_only(peft, "two")
+    penalty = Decorrelation(peft, "lora_a", bandwidth=1.0, reduce="sum")
+    value = penalty.penalty("two", ["one"])
+    value.backward()
+    grad = next(p.grad for n, p in peft.named_parameters() if "lora_A.two" in n)
+    assert grad is not None
+    assert 5e-4 < float(value) < 5e-3, float(value)
+    assert float(grad.norm()) > 1e-4, float(grad.norm())
+
+
+def test_diagnostics_say_how_far_the_vectors_moved_and_what_the_penalty_did() -> None:
+    from alignrun_mva import diagnostics
+
+    model, names = _two_adapters()
+    initial = diagnostics.snapshot(model, names)
+    probe = Decorrelation(model, "delta_w", reduce="sum")
+    untouched = diagnostics.report(model, names, initial, probe)
+    assert untouched["values"]["one"]["a_moved"] == [0.0] * len(probe.layers)
+    with torch.no_grad():  # move vector two's A by 10% of its norm in every module, keep one
+        for layer in probe.layers:
+            a = layer.lora_A["two"].weight
+            a.add_(
+                0.1
+                * a.norm()
+                * torch.nn.functional.normalize(torch.randn_like(a).flatten(), dim=0).view_as(a)
+            )
+    moved = diagnostics.report(model, names, initial, probe)
+    assert moved["values"]["two"]["a_moved"] == [pytest.approx(0.1, rel=1e-4)] * len(probe.layers)
+    assert moved["values"]["one"]["a_moved"] == [0.0] * len(probe.layers)
+    for layer, norm in zip(probe.layers, moved["values"]["two"]["delta_w"], strict=True):
+        assert norm == pytest.approx(float(_dense(layer, "two").norm()), rel=1e-5)
+    pair = moved["pairs"]["one~two"]  # before: two at its init; after: as it is now
+    assert pair["before"] == pytest.approx(untouched["pairs"]["one~two"]["after"], rel=1e-6)
+    assert pair["after"] == pytest.approx(probe.module_terms("two", "one").tolist(), rel=1e-6)
+    summary = diagnostics.summary(moved)
+    assert summary["mva/a_moved/two"] == pytest.approx(0.1, rel=1e-4)
+    assert summary["mva/penalty_after/one~two"] == pytest.approx(sum(pair["after"]), rel=1e-6)  # reduce=sum
+    assert moved["modules"] and len(moved["modules"]) == len(probe.layers)

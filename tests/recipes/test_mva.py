@@ -116,15 +116,25 @@ def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path)
         f"mva/hsic_delta_w/{p}" for p in ("helpful~harmless", "helpful~honest", "harmless~honest")
     } <= set(metrics)
     assert "pareto.png" in (out / "report.md").read_text()
+    # did the penalty act: per value how far A moved, per pair the penalty before and after training
+    assert {f"mva/a_moved/{v}" for v in results["values"]} <= set(metrics)
+    assert {f"mva/penalty_{w}/harmless~honest" for w in ("before", "after")} <= set(metrics)
+    assert (out / "mva" / "diagnostics.json").exists()
 
 
-def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Path) -> None:
-    """Same seed and budget: decorrelation=none is per-value DPO, the vectors a soup mixes."""
+def test_mva_at_alpha_0_trains_the_soup_s_value_vectors_and_scores_the_same_grid(tmp_path: Path) -> None:
+    """Same seed and budget: the authors' penalty weighted 0 is per-value DPO, the vectors a soup mixes;
+    with candidates.grid both score the same mixes (bench/mva_reproduction.py's baseline arm)."""
+    grid = "candidates.grid=[0,0.5,1]"
     mva = _run(
         tmp_path,
         "values=[helpful,harmless]",
-        "method.decorrelation=none",
+        "method.decorrelation=lora_a",
+        "method.bandwidth=1.0",
+        "method.reduce=sum",
+        "method.alpha=0",  # computed every step, weighted 0
         "method.extrapolation.fold=false",  # adapters rescaled in place; the soup evaluates folded
+        grid,
     )
     soup = run_cli(
         "+method=dpo",
@@ -132,19 +142,92 @@ def test_mva_without_decorrelation_trains_the_soup_s_value_vectors(tmp_path: Pat
         "values=[helpful,harmless]",
         *SMOKE,
         *TINY_TRAIN,
-        "method.soup_step=0.5",
+        grid,
         "hydra.run.dir=S",
         cwd=tmp_path,
     )
     assert soup.returncode == 0, soup.stderr[-2000:]
     assert_same_adapters(mva, tmp_path / "S", ["helpful", "harmless"])
-    # the single-vector candidates score the same whether folded into the weights or not
-    ours = json.loads((mva / "results.json").read_text())["candidates"]
-    theirs = json.loads((tmp_path / "S" / "results.json").read_text())["candidates"]
-    for corner in ({"helpful": 1.0, "harmless": 0.0}, {"helpful": 0.0, "harmless": 1.0}):
-        mine = next(c["scores"] for c in ours if c["weights"] == corner)
-        soups = next(c["scores"] for c in theirs if c["weights"] == corner)
-        assert mine == pytest.approx(soups, abs=1e-6)
+    ours = json.loads((mva / "results.json").read_text())
+    theirs = json.loads((tmp_path / "S" / "results.json").read_text())
+    mixes = [c["weights"] for c in ours["candidates"]]
+    assert mixes == [c["weights"] for c in theirs["candidates"]]  # one grid: the same candidate set
+    assert mixes == [{"helpful": x, "harmless": y} for x in (0.0, 0.5, 1.0) for y in (0.0, 0.5, 1.0)]
+    # every mix scores the same whether folded into the weights or not, so the residuals agree too
+    for c, d in zip(ours["candidates"], theirs["candidates"], strict=True):
+        assert c["scores"] == pytest.approx(d["scores"], abs=1e-6)
+    for v in ("helpful", "harmless"):
+        assert ours["metrics"][f"mva/additivity/{v}"] == pytest.approx(
+            theirs["metrics"][f"soup/additivity/{v}"], abs=1e-5
+        )
+    assert ours["metrics"]["train/mva-1-harmless/decorrelation"] > 0  # the penalty was computed
+    diagnostics = json.loads((mva / "mva" / "diagnostics.json").read_text())
+    assert (diagnostics["estimator"], diagnostics["reduce"], diagnostics["bandwidth"]) == (
+        "lora_a",
+        "sum",
+        1.0,
+    )
+    assert set(diagnostics["values"]) == {"helpful", "harmless"} and list(diagnostics["pairs"]) == [
+        "helpful~harmless"
+    ]
+    assert all(m > 0 for m in diagnostics["values"]["harmless"]["a_moved"])  # 3 steps move A a little
+
+
+def test_the_authors_experiment_composes_as_they_ran_it() -> None:
+    from alignrun.config import check_settings
+
+    cfg = compose(["experiment=mva_authors"])
+    assert list(cfg["values"]) == ["helpful", "harmless"]  # helpful first, harmless against it
+    m = cfg.method
+    assert (m.decorrelation, m.bandwidth, m.reduce, m.alpha) == ("lora_a", 1.0, "sum", 10.0)
+    assert (m.lora.r, m.lora.alpha, m.lora.dropout, m.train.lr, m.train.steps) == (64, 128, 0.05, 5e-5, 200)
+    assert list(cfg.candidates.grid) == [0.0, 0.5, 1.0]
+    check_settings(cfg)
+    ladder = compose(["experiment=mva_scale", "model.name=/models/any", "method.train.steps=2000"])
+    assert (ladder.model._target_, ladder.data.sources.harmless._target_) == (
+        "alignrun.models.hf.load_hf",
+        "alignrun.data.loaders.hh_rlhf",
+    )
+    assert (ladder.method.reduce, ladder.method.train.steps, list(ladder.candidates.grid)) == (
+        "sum",
+        2000,
+        [0, 0.5, 1],
+    )
+
+
+@pytest.mark.slow
+def test_the_scale_ladder_takes_one_step_on_tiny(tmp_path: Path) -> None:
+    # docs/scale.md's GPU ladder, dry-run here: HH-RLHF from local files, the tiny model for the 0.5B one
+    from tests.unit.data.test_loaders import HH_ROWS, _write_jsonl
+
+    hh = tmp_path / "hh"
+    for subset in ("helpful-base", "harmless-base"):
+        _write_jsonl(hh / subset / "train.jsonl.gz", HH_ROWS[:2] * 4)
+    res = run_cli(
+        "experiment=mva_scale",
+        "model=tiny",
+        "~model.dtype",  # load_hf's; the tiny model is float32 only
+        f"data.sources.helpful.path={hh}",
+        f"data.sources.harmless.path={hh}",
+        "method.train.steps=1",
+        "method.train.batch_size=2",
+        "method.train.micro_batch_size=2",
+        "method.train.max_length=64",
+        "method.train.progress=false",
+        "candidates.grid=[0,1]",
+        "candidates.eval_prompts=2",
+        "data.max_eval_prompts=2",
+        "generation.max_new_tokens=8",
+        "generation.progress=false",
+        "profile=none",
+        "judge.validity=false",
+        "loggers=[]",
+        "hydra.run.dir=L",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = json.loads((tmp_path / "L" / "results.json").read_text())
+    assert len(results["candidates"]) == 4 and "mva/penalty_after/helpful~harmless" in results["metrics"]
 
 
 def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
@@ -176,6 +259,7 @@ def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
     [
         (["values=[helpful]"], "needs at least two values"),
         (["method.decorrelation=hsik"], "method.decorrelation must be one of"),
+        (["method.reduce=max"], "method.reduce must be one of mean, sum"),
         (["method.extrapolation.sampler=sobol"], "method.extrapolation.sampler must be one of"),
         (["+method.extrapolation.colour=red"], "method.extrapolation"),
     ],

@@ -59,7 +59,25 @@ def _override(group: str, option: str) -> list[str]:
         return [f"+method={option}"]
     if group in ("values", "loggers"):
         return [f"{group}=[{option}]"]
+    if group == "experiment" and _picks_a_method(option):  # experiment=mva_authors brings +method=mva
+        return [f"experiment={option}"]
     return ["+method=none", f"{group}={option}"]
+
+
+def _picks_a_method(experiment: str) -> bool:
+    """Whether an experiment's defaults list chooses the method itself (``- /method: mva``), or includes
+    another experiment that does (``- mva_authors``)."""
+    found = [
+        *CONF.glob(f"experiment/{experiment}.yaml"),
+        *PLUGINS.glob(f"*/conf/experiment/{experiment}.yaml"),
+    ]
+    assert len(found) == 1, found
+    node = OmegaConf.to_container(OmegaConf.load(found[0]))
+    assert isinstance(node, dict)
+    return any(
+        ("/method" in d) if isinstance(d, dict) else (d != "_self_" and _picks_a_method(d))
+        for d in node.get("defaults", [])
+    )
 
 
 def _target_nodes(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:

@@ -5,6 +5,10 @@ value (one default for all methods), so two methods' fronts are measured on the 
 comparison.md found that scoring MVA's candidates on 24 prompts and the soup's on all of them alone
 made MVA's front look larger. Each candidate records the prompts it was scored on; results.json keeps
 their ids, and the sweep report refuses to compare fronts scored on different prompt sets.
+
+``candidates.grid`` puts every adapter-mixing method on the same weights too (:func:`shared_grid`), so
+a difference between their fronts is not "where the candidates sit"; :func:`additivity_residual`
+measures, on such a grid's corners, how far mixing value vectors is from adding their effects.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
     from alignrun.contracts import Intervention
     from alignrun.lm import LM
     from alignrun.run import Run
+    from alignrun.uncertainty import Difference
 
 
 def candidate_prompts(run: Run) -> int | None:
@@ -73,3 +78,57 @@ def score_candidates(
 def weight_grid(names: Sequence[str], points: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
     """Weight tuples as ``{value: weight}`` mixes, in the order of ``names``."""
     return [dict(zip(names, w, strict=True)) for w in points]
+
+
+def shared_grid(run: Run, names: Sequence[str]) -> list[dict[str, float]] | None:
+    """``candidates.grid``'s weight vectors for ``names``: every combination of its per-value weights,
+    in a fixed order (None when unset: the method samples its own). The preflight has checked it
+    (:class:`alignrun.schema.CandidatesConfig`)."""
+    import itertools
+
+    axis = (run.cfg.get("candidates") or {}).get("grid", None)
+    if axis is None:
+        return None
+    weights = sorted({float(w) for w in axis})
+    return weight_grid(names, list(itertools.product(weights, repeat=len(names))))
+
+
+def additivity_residual(
+    candidates: Sequence[Candidate], names: Sequence[str], value: str, seed: int = 0
+) -> Difference | None:
+    """How far mixing the value vectors is from adding their effects, on ``value``'s prompts.
+
+    With ``s(w)`` a candidate's per-prompt scores, the all-ones candidate against the single vectors
+    and the base: ``s(1,…,1) − Σ_i s(e_i) + (n−1)·s(0)``, the all-ones change minus the sum of the single
+    vectors' changes. 0: the effects add; below 0: the vectors interfere (what MVA's decorrelation
+    claims to reduce). Paired over prompts, with :func:`alignrun.uncertainty.paired_difference`'s
+    interval. None when the candidates lack one of those corners.
+    """
+    import numpy as np
+
+    from alignrun.uncertainty import paired_difference
+
+    def corner(ones: Sequence[str]) -> np.ndarray | None:
+        want = {n: 1.0 if n in ones else 0.0 for n in names}
+        for c in candidates:
+            if {n: float(c.weights.get(n, 0.0)) for n in names} == want and value in c.per_prompt:
+                return np.asarray(c.per_prompt[value], dtype=float)
+        return None
+
+    found = [corner(names), corner(()), *(corner((n,)) for n in names)]
+    if any(f is None for f in found):
+        return None
+    everything, base, *singles = [f for f in found if f is not None]
+    return paired_difference(everything + (len(names) - 1) * base, np.sum(singles, axis=0), seed=seed)
+
+
+def additivity_metrics(candidates: Sequence[Candidate], names: Sequence[str], label: str) -> dict[str, float]:
+    """``<label>/additivity/<value>`` (and ``_lo``/``_hi``, its interval) for each value, where the
+    candidates include the corners :func:`additivity_residual` needs."""
+    out: dict[str, float] = {}
+    for v in names:
+        residual = additivity_residual(candidates, names, v)
+        if residual is not None:
+            out |= {f"{label}/additivity/{v}": residual.estimate}
+            out |= {f"{label}/additivity/{v}_lo": residual.lo, f"{label}/additivity/{v}_hi": residual.hi}
+    return out
