@@ -22,7 +22,15 @@ from tests.conftest import SMOKE, run_cli
 from tests.unit.lib.sae.test_sae import random_sae
 
 PROMPTS_PER_VALUE = 8
-RUN = [*SMOKE, "values=[helpful,harmless]", f"data.max_eval_prompts={PROMPTS_PER_VALUE}", "hydra.run.dir=run"]
+# 64 new tokens, not smoke's 8: within 8 tokens a 10-step adapter or a steering prompt often leaves the tiny
+# model's greedy opening as it was, so the change shows later in the answer
+RUN = [
+    *SMOKE,
+    "values=[helpful,harmless]",
+    f"data.max_eval_prompts={PROMPTS_PER_VALUE}",
+    "generation.max_new_tokens=64",
+    "hydra.run.dir=run",
+]
 
 
 def test_greedy_answers_are_non_empty_and_vary() -> None:
