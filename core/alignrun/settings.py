@@ -258,9 +258,9 @@ def signature_from(
         if inspect.isclass(target) and "__init__" not in vars(target):
             raise TypeError(f"{target.__qualname__} has no __init__ of its own to give defaults to")
         function = target.__init__ if inspect.isclass(target) else target
-        package_ = package or _conf_package(target)
-        where = f"{package_}: conf/{path}" + (f" ({node}:)" if node else "")
-        data = yaml_defaults(path, node, package=package_)
+        home = package or _conf_package(target)
+        where = f"{home}: conf/{path}" + (f" ({node}:)" if node else "")
+        data = yaml_defaults(path, node, package=home)
         name = target.__qualname__
 
         def default_for(param: str, declared: Any) -> Any:
