@@ -15,6 +15,11 @@ atomically): the hypervolume with its interval, every candidate's scores, the ad
 the (1,1) mix, the penalty-acted evidence (how far A moved, the penalty before and after), wall time,
 the machine's load and whether its CPU computes bf16 natively. An experiment longer than a session
 goes on where it stopped. Jobs run one at a time: two torch processes on two cores thrash.
+
+Helpful trains first, with nothing to decorrelate against, so its vector is the same in every arm of a
+seed: after a seed's first job, the others load it (``method.vectors.helpful``) and train only
+harmless — exactly as if helpful had trained in the job (each step's batch and dropout draws depend
+on the seed and the step alone: tests/unit/lib/training/test_phases.py), in ~half the wall time.
 """
 
 from __future__ import annotations
@@ -84,6 +89,19 @@ def record(run_dir: Path, wall_s: float, load_avg: tuple[float, float]) -> dict[
     }
 
 
+def run_dir_of(out: Path, key: str) -> Path:
+    return out / key.replace(",", "_").replace("=", "")
+
+
+def first_vector(data: dict[str, Any], out: Path, seed: int) -> Path | None:
+    """The first value's trained vector from a finished job of this seed, if one is on disk."""
+    for key, job in data["jobs"].items():
+        folder = run_dir_of(out, key) / "adapters" / VALUES[0]
+        if key.endswith(f",seed={seed}") and not job.get("vectors_from") and folder.is_dir():
+            return folder.resolve()
+    return None
+
+
 def run(alphas: list[float], seeds: list[int], out: Path, extra: list[str]) -> None:
     data = load()
     for seed in seeds:  # seed-major: the first seeds of every arm land before any arm's fifth
@@ -91,13 +109,16 @@ def run(alphas: list[float], seeds: list[int], out: Path, extra: list[str]) -> N
             key = job_key(alpha, seed)
             if key in data["jobs"]:
                 continue
-            run_dir = out / key.replace(",", "_").replace("=", "")
+            run_dir = run_dir_of(out, key)
+            given = first_vector(data, out, seed)
             overrides = [
                 f"method.alpha={alpha:g}",
                 f"seed={seed}",
                 f"hydra.run.dir={run_dir}",
                 "generation.progress=false",
             ]
+            if given is not None:
+                overrides.append(f"method.vectors={{{VALUES[0]}:'{given}'}}")
             if (
                 run_dir / ".hydra" / "config.yaml"
             ).exists():  # started, then stopped: go on from its checkpoints
@@ -109,6 +130,7 @@ def run(alphas: list[float], seeds: list[int], out: Path, extra: list[str]) -> N
             if not (run_dir / "results.json").exists():
                 subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             data["jobs"][key] = record(run_dir, time.perf_counter() - start, (before, os.getloadavg()[0]))
+            data["jobs"][key]["vectors_from"] = str(given.relative_to(out.resolve())) if given else None
             DATA.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(DATA, json.dumps(data, indent=1) + "\n")
             print(f"  {key}: hypervolume {data['jobs'][key]['hypervolume']:.3f}", flush=True)
@@ -122,7 +144,7 @@ def report(data: dict[str, Any]) -> str:
         return "No job has finished yet.\n"
     by = {(float(k.split(",")[0][6:]), int(k.split(",")[1][5:])): j for k, j in jobs.items()}
     alphas, seeds = sorted({a for a, _ in by}), sorted({s for _, s in by})
-    lines = ["| alpha | " + " | ".join(f"seed {s}" for s in seeds) + " | wall time (min) |",
+    lines = ["| alpha | " + " | ".join(f"seed {s}" for s in seeds) + " | wall time per seed (min) |",
              "|---|" + "---|" * len(seeds) + "---|"]  # fmt: skip
     for a in alphas:
         cells = []
@@ -130,8 +152,9 @@ def report(data: dict[str, Any]) -> str:
             j = by.get((a, s))
             cells.append("–" if j is None else f"{j['hypervolume']:.3f} [{j['hypervolume_ci'][0]:.3f}, "
                           f"{j['hypervolume_ci'][1]:.3f}]")  # fmt: skip
-        walls = [by[(a, s)]["wall_s"] / 60 for s in seeds if (a, s) in by]
-        lines.append(f"| {a:g} | " + " | ".join(cells) + f" | {sum(walls) / len(walls):.0f} |")
+        walls = [f"{by[(a, s)]['wall_s'] / 60:.0f}{'*' if by[(a, s)].get('vectors_from') else ''}"
+                 for s in seeds if (a, s) in by]  # fmt: skip
+        lines.append(f"| {a:g} | " + " | ".join(cells) + f" | {', '.join(walls)} |")
     lines += ["", "| alpha | hypervolume − alpha 0, paired by seed | seeds | verdict |", "|---|---|---|---|"]
     for a in alphas[1:] if alphas and alphas[0] == 0 else []:
         paired = [
@@ -160,7 +183,10 @@ def report(data: dict[str, Any]) -> str:
                      f"{m.get(f'mva/penalty_after/{pair}', float('nan')):.3g} |")  # fmt: skip
     loads = [j["load"]["before"] for j in jobs.values()] + [j["load"]["after"] for j in jobs.values()]
     native = {j["bf16_native"] for j in jobs.values()}
-    lines += ["", f"Load average while the jobs ran: {min(loads):.1f}–{max(loads):.1f}; bf16 in hardware: "
+    lines += ["", "Hypervolume with its 95% bootstrap interval over prompts. "
+              f"\\* {VALUES[0]}'s vector loaded from the seed's first job (the same vector): only "
+              f"{VALUES[1]} trained. "
+              f"Load average while the jobs ran: {min(loads):.1f}–{max(loads):.1f}; bf16 in hardware: "
               f"{', '.join('yes' if n else 'no' for n in sorted(native))}."]  # fmt: skip
     return "\n".join(lines) + "\n"
 

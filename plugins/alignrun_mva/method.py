@@ -80,6 +80,7 @@ class MVA:
     train: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
     extrapolation: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, str] = field(default_factory=dict)
     ext: ExtrapolationSettings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +102,10 @@ class MVA:
         if not isinstance(self.bandwidth, str) and self.bandwidth <= 0:
             raise AlignrunError(f"method.bandwidth must be 'median' or a number > 0, got {self.bandwidth}")
 
+        from alignrun.models.adapter import adapter_folder
+
+        for value, folder in self.vectors.items():  # said before the model loads
+            adapter_folder(str(folder), f"method.vectors.{value}")
         self.ext = build_settings(ExtrapolationSettings, self.extrapolation, "method.extrapolation")
         # checked now, not when training starts after the model has loaded and the base is evaluated
         build_settings(TrainSettings, self.train, "method.train")
@@ -111,6 +116,12 @@ class MVA:
         names = list(run.values)
         if len(names) < 2:
             raise AlignrunError("method=mva needs at least two values, e.g. values=[helpful,harmless]")
+        unknown = sorted(set(self.vectors) - set(names))
+        if unknown:
+            raise AlignrunError(
+                f"method.vectors names {', '.join(unknown)}, not among values {names}: "
+                "give a trained vector only for a value this run aligns"
+            )
         missing = [n for n in names if n not in run.data.pairs]
         if missing:
             raise AlignrunError(
@@ -175,6 +186,7 @@ class MVA:
             loss=LossSettings(**self.loss),
             tag="mva-{index}-{value}",
             penalty=decorrelation,
+            given=self.vectors,
         )
         for estimator in ("delta_w", "lora_a"):  # measured dependence, whatever trained the vectors
             pairs = pairwise(vectors.model, names, estimator)

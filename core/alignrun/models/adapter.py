@@ -21,25 +21,25 @@ if TYPE_CHECKING:  # torch stays out of the CLI's preflight, which checks the fo
     from alignrun.lm import LM
 
 
-def adapter_folder(path: str) -> Path:
-    """The folder ``path`` names, if it is a PEFT adapter folder.
+def adapter_folder(path: str, setting: str = "model.adapter") -> Path:
+    """The folder ``path`` names, if it is a PEFT adapter folder (``setting``: the key that gave it).
 
     Raises:
         AlignrunError: no such folder, or no ``adapter_config.json`` in it.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise AlignrunError(f"model.adapter: no folder {folder}")
+        raise AlignrunError(f"{setting}: no folder {folder}")
     if not (folder / "adapter_config.json").is_file():
         raise AlignrunError(
-            f"model.adapter: {folder} has no adapter_config.json; pass a PEFT adapter folder "
+            f"{setting}: {folder} has no adapter_config.json; pass a PEFT adapter folder "
             "(a run's adapters/<value> or pareto/<k>)"
         )
-    adapter_config(folder)  # malformed: said here, before a model loads
+    adapter_config(folder, setting)  # malformed: said here, before a model loads
     return folder
 
 
-def adapter_config(folder: Path) -> dict[str, Any]:
+def adapter_config(folder: Path, setting: str = "model.adapter") -> dict[str, Any]:
     """The adapter's ``adapter_config.json``.
 
     Raises:
@@ -49,9 +49,9 @@ def adapter_config(folder: Path) -> dict[str, Any]:
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AlignrunError(f"model.adapter: {file} is not valid JSON ({exc})") from None
+        raise AlignrunError(f"{setting}: {file} is not valid JSON ({exc})") from None
     if not isinstance(config, dict) or "peft_type" not in config:
-        raise AlignrunError(f"model.adapter: {file} is not a PEFT adapter config (no peft_type)")
+        raise AlignrunError(f"{setting}: {file} is not a PEFT adapter config (no peft_type)")
     return config
 
 

@@ -92,6 +92,35 @@ def load_adapter(lm: LM, name: str, path: str) -> Any:
     return lm.model
 
 
+def load_weights(model: Any, name: str, path: str, settings: LoraSettings, setting: str) -> None:
+    """Put the weights of the saved adapter ``path`` into ``model``'s attached adapter ``name``: a
+    vector trained by an earlier run, used as if trained here (``setting`` names the key that gave it).
+
+    Raises:
+        AlignrunError: not an adapter folder, or one of another rank, scaling or module set.
+    """
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    from alignrun.models.adapter import adapter_config, adapter_folder
+
+    folder = adapter_folder(path, setting)
+    saved = adapter_config(folder, setting)
+    shape = {"r": settings.r, "lora_alpha": settings.alpha, "target_modules": sorted(settings.target_modules)}
+    found = {k: sorted(saved.get(k) or []) if k == "target_modules" else saved.get(k) for k in shape}
+    if found != shape:  # a vector of another shape is not the one this run would have trained
+        differ = ", ".join(f"{k} {found[k]} (method.lora: {shape[k]})" for k in shape if found[k] != shape[k])
+        raise AlignrunError(f"{setting}: {folder} is another LoRA: {differ}")
+    try:
+        result = set_peft_model_state_dict(model, load_peft_weights(str(folder)), adapter_name=name)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:  # size mismatch, missing weights file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AlignrunError(f"{setting}: {folder} does not fit this model: {first}") from exc
+    missing = [k for k in result.missing_keys if f".{name}." in k and "lora_" in k]
+    if result.unexpected_keys or missing:
+        keys = (result.unexpected_keys or missing)[:3]
+        raise AlignrunError(f"{setting}: {folder} does not fit this model's adapter (e.g. {', '.join(keys)})")
+
+
 def lora_layers(model: Any) -> Iterator[Any]:
     from peft.tuners.lora import LoraLayer
 

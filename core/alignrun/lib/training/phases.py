@@ -10,7 +10,8 @@ and ``sequential``, conditioned); :func:`~alignrun.lib.training.adapters.save_ad
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from alignrun.run import Run
 
 # (value's position in the training order, value, its DPO loss) -> the loss the Trainer minimises
 Penalty = Callable[[int, str, LossFn], LossFn]
+log = logging.getLogger("alignrun")
 
 
 @dataclass
@@ -66,6 +68,8 @@ def train_adapters(
     loss: LossSettings,
     tag: str = "{value}",
     penalty: Callable[[Any], Penalty] | None = None,
+    given: Mapping[str, str] | None = None,
+    given_setting: str = "method.vectors",
 ) -> TrainedAdapters:
     """One LoRA adapter per value in ``names``, trained in that order by DPO against the frozen base.
 
@@ -83,6 +87,9 @@ def train_adapters(
         tag: each phase's name, formatted with ``index`` and ``value`` (``"mva-{index}-{value}"``).
         penalty: called once with the PEFT model (every adapter attached); what it returns turns value
             ``i``'s DPO loss into the loss trained (MVA adds its decorrelation against values ``< i``).
+        given: value -> saved adapter folder: that value's vector is loaded, not trained (its phase
+            is skipped; the later phases train exactly as if it had trained here: each step's batch
+            and random draws depend only on the seed and the step). ``given_setting`` names the key.
 
     Returns:
         The model, the last step's metrics of every phase, and the saved adapters' folders.
@@ -90,9 +97,16 @@ def train_adapters(
     lm, seed = run.lm, int(run.cfg.seed)
     model = adapters.attach(lm, list(names), lora)
     extra = penalty(model) if penalty is not None else None
-    sets = {n: preference_set(lm, n, run.data.pairs[n], train, loss) for n in names}
+    given = dict(given or {})
+    sets = {n: preference_set(lm, n, run.data.pairs[n], train, loss) for n in names if n not in given}
+    for i, n in enumerate(names):  # before any phase trains: a vector that does not fit fails first
+        if n in given:
+            adapters.load_weights(model, n, given[n], lora, f"{given_setting}.{n}")
+            log.info("%s: loaded from %s, not trained", tag.format(index=i, value=n), given[n])
     metrics: dict[str, float] = {}
     for i, n in enumerate(names):
+        if n in given:
+            continue
         objective = dpo_objective(lm, [(sets[n], 1.0)], beta, train, seed, loss)
         if extra is not None:
             objective = extra(i, n, objective)

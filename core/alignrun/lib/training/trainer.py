@@ -3,9 +3,10 @@
 A method supplies ``loss_fn(step, start, stop)`` returning the summed loss of positions
 ``[start, stop)`` of step ``step``'s global batch, divided by the global batch size, plus
 metrics. Which examples those positions are is the method's business (usually
-:func:`batch_indices`), so the batch order is a pure function of (seed, step): resuming needs
-only the step number, the adapter weights and the optimizer state, and ends bit-equal to an
-uninterrupted run on CPU.
+:func:`batch_indices`), so the batch order is a pure function of (seed, step); so are the random
+draws inside a step (LoRA dropout, anything a loss samples: :func:`step_seed`). Resuming needs only the
+step number, the adapter weights and the optimizer state, and ends bit-equal to an uninterrupted
+run on CPU; a phase trains the same whatever phases ran before it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import random
 import shutil
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,13 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
         random.Random(seed * 1_000_003 + epoch).shuffle(order)
         out.extend(order[offset : offset + batch_size - len(out)])
     return out
+
+
+def step_seed(seed: int, phase: str, step: int, rank: int = 0) -> int:
+    """The torch seed of one optimizer step of one phase: its dropout masks (and any sampling) depend
+    on the run's seed and where the step is, not on how much the global RNG was drawn before it — so
+    a resumed phase, or one whose earlier phases were loaded instead of trained, draws the same."""
+    return zlib.crc32(f"{seed}/{phase}/{step}/{rank}".encode())
 
 
 def _state_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -230,7 +239,9 @@ class Trainer:
         )
         acc = self.accelerator
         starts = range(rank * per_rank, (rank + 1) * per_rank, s.micro_batch_size)
+        seed = int(self.run.cfg.seed)
         while self.step < total:
+            torch.manual_seed(step_seed(seed, self.name, self.step, rank))
             metrics: dict[str, float] = {}
             for start in starts:
                 # gradients are synchronised once per step, at its last micro-batch

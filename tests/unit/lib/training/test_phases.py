@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from alignrun.contracts import Value
 from alignrun.data import RunData
+from alignrun.errors import AlignrunError
 from alignrun.lib.training.adapters import LoraSettings
 from alignrun.lib.training.losses import LossSettings
 from alignrun.lib.training.phases import train_adapters
@@ -146,3 +147,31 @@ def test_no_recipe_keeps_its_own_training_or_candidate_loop() -> None:
     for package in packages:
         if package != "alignrun_rlhf":  # PPO: one Trainer resumed across rollouts, on its own schedule
             assert "Trainer" not in _calls(package), f"{package} builds a Trainer: use lib.training.phases"
+
+
+def test_a_given_vector_is_loaded_and_later_phases_train_as_if_it_trained_here(tmp_path: Path) -> None:
+    # dropout on: each step's random draws must depend on the seed and the step, not on the phases before
+    lora = LoraSettings(r=2, alpha=4, dropout=0.3, target_modules=["q_proj", "v_proj"])
+    kw: dict[str, Any] = {"beta": 0.1, "lora": lora, "train": TRAIN, "loss": LOSS}
+    torch.manual_seed(0)  # a run seeds itself before its adapters are attached (their init draws)
+    both = train_adapters(_tiny_run(tmp_path / "both"), ["kind", "terse"], **kw)
+    kind_folder = str(tmp_path / "both" / both.artefacts["adapter/kind"])
+    torch.manual_seed(0)
+    reused = train_adapters(_tiny_run(tmp_path / "re"), ["kind", "terse"], **kw, given={"kind": kind_folder})
+    assert not (tmp_path / "re" / "checkpoints" / "kind").exists()  # its phase did not run
+    assert not any(k.startswith("train/kind/") for k in reused.metrics)
+    for adapter in ("kind", "terse"):
+        trained, loaded = _lora(both.model, adapter), _lora(reused.model, adapter)
+        assert trained and all(torch.equal(trained[n], loaded[n]) for n in trained), adapter
+
+
+def test_a_given_vector_of_another_shape_is_refused_before_any_phase_trains(tmp_path: Path) -> None:
+    first = train_adapters(_tiny_run(tmp_path / "r2"), ["kind"], beta=0.1, lora=LORA, train=TRAIN, loss=LOSS)
+    wider = LoraSettings(r=4, alpha=4, dropout=0.0, target_modules=["q_proj", "v_proj"])
+    refused = r"method.vectors.kind: .* is another LoRA: r 2 \(method.lora: 4\)"
+    with pytest.raises(AlignrunError, match=refused):
+        train_adapters(
+            _tiny_run(tmp_path / "r4"), ["kind", "terse"], beta=0.1, lora=wider, train=TRAIN, loss=LOSS,
+            given={"kind": str(tmp_path / "r2" / first.artefacts["adapter/kind"])},
+        )  # fmt: skip
+    assert not (tmp_path / "r4" / "checkpoints").exists()
