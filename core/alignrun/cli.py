@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
-from alignrun import distributed
+from alignrun import distributed, interrupts
 from alignrun.config import (
     CONFIG_MODULE,
     CONFIG_NAME,
@@ -265,7 +265,7 @@ def _task(cfg: DictConfig) -> list[float] | None:
         _launcher_threads()
         if in_sweep and os.environ.get("SUBMITIT_EXECUTOR"):
             _resume_requeued(cfg, out)
-        with _sigterm_as_interrupt():
+        with interrupts.handled():  # Ctrl-C and SIGTERM: run_finish hooks run, one line, exit 130
             results = run_job(cfg, out)
         if distributed.rank() == 0:  # say where the results are: a newcomer had to hunt for them
             print(f"alignrun: run dir {out}\nalignrun: report  {out / 'report.md'}", flush=True)
@@ -404,26 +404,6 @@ def _crash_line(exc: BaseException, cfg: DictConfig, out: Path) -> str:
         f"plugin '{who[0]}' failed in {who[1]}" if who else f"method '{group_choice(cfg, 'method')}' failed"
     )
     return f"{where}: {type(exc).__name__}: {exc}{raised_at(exc)} ({kept})"
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler's kill) ends the run as Ctrl-C does: run_finish hooks run, one line."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> None:

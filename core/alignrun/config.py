@@ -194,21 +194,86 @@ def check_settings(cfg: DictConfig) -> None:
     """
     from alignrun.derive import DeriveConfig
     from alignrun.judges.roles import JudgeConfig
-    from alignrun.settings import check_ranges
+    from alignrun.settings import build_settings, check_ranges
 
-    generation = GenerationConfig(**OmegaConf.to_container(cfg.generation, resolve=True))  # type: ignore[arg-type]
+    check_unread(cfg)
+    generation = build_settings(GenerationConfig, _plain(cfg.generation), "generation")
     check_ranges(generation, "generation")
     if generation.min_new_tokens > generation.max_new_tokens:
         raise AlignrunError(
             f"generation.min_new_tokens ({generation.min_new_tokens}) is above "
             f"generation.max_new_tokens ({generation.max_new_tokens})"
         )
-    CandidatesConfig(**OmegaConf.to_container(cfg.candidates, resolve=True))  # type: ignore[arg-type]
-    DeriveConfig(**OmegaConf.to_container(cfg.derive, resolve=True))  # type: ignore[arg-type]
-    JudgeConfig(**OmegaConf.to_container(cfg.judge, resolve=True))  # type: ignore[arg-type]
+    build_settings(CandidatesConfig, _plain(cfg.candidates), "candidates")
+    build_settings(DeriveConfig, _plain(cfg.derive), "derive")
+    build_settings(JudgeConfig, _plain(cfg.judge), "judge")
+    build_settings(ResultsConfig, _plain(cfg.results), "results")
     build_checked(cfg.data, "data", _recursive_=False)
     build_method(cfg)
     build_checked(cfg.steering, "steering", _convert_="all")
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    return dict(OmegaConf.to_container(node, resolve=True))  # type: ignore[arg-type]
+
+
+def check_unread(cfg: DictConfig) -> None:
+    """Every setting given is one something reads: a top-level key of the schema (or a plugin's own
+    config group), and in every node that builds a ``_target_`` (values, model, data, loggers, judges,
+    scorers, ...) only arguments the target takes, of its types — whether or not the chosen method
+    ever builds it (``values.helpful.weight=abc`` under ``method=none`` is refused too). The typed
+    nodes' keys are checked by their dataclasses in :func:`check_settings`.
+
+    Raises:
+        AlignrunError: the first unread or mistyped setting, with the nearest valid key.
+    """
+    from dataclasses import fields
+
+    from alignrun.settings import unknown_key
+
+    schema = [f.name for f in fields(AlignrunSchema)]
+    repository = _loader().repository
+    for key in map(str, cfg):
+        if key != "hydra" and key not in schema and not repository.group_exists(key):
+            raise AlignrunError(unknown_key(key, schema))
+    for key in BUILT:  # profile=none is an empty node: a key added to it would go unread
+        node = cfg.get(key)
+        if OmegaConf.is_dict(node) and len(node) and "_target_" not in node:
+            first, choice = next(iter(node)), group_choice(cfg, key)
+            raise AlignrunError(f"{key}.{first} is not a setting of {key}: {key}={choice} takes none")
+    for key in map(str, cfg):
+        node = cfg[key]
+        if key != "hydra" and OmegaConf.is_config(node):
+            _check_targets(OmegaConf.to_container(node, resolve=True), key)
+
+
+BUILT = ("model", "data", "method", "steering", "profile")  # the top-level nodes the core builds
+# keys of a target node that the core reads itself and its target never sees
+READ_BY_CORE = {"model": ("adapter",)}  # models.adapter.build_lm folds the adapter in after the build
+
+
+def _check_targets(node: Any, where: str) -> None:
+    """:func:`~alignrun.settings.check_call` on every ``_target_`` node at or under ``node``."""
+    from hydra.utils import get_object
+
+    from alignrun.settings import check_call
+
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_targets(item, f"{where}[{i}]")
+        return
+    if not isinstance(node, dict):
+        return
+    if "_target_" in node:
+        try:
+            target = get_object(str(node["_target_"]))
+        except Exception as exc:
+            raise AlignrunError(f"{where}._target_ '{node['_target_']}' does not import: {exc}") from None
+        core = READ_BY_CORE.get(where, ())
+        check_call(target, {str(k): v for k, v in node.items() if k not in core}, where)
+    for key, child in node.items():
+        if not str(key).startswith("_"):
+            _check_targets(child, f"{where}.{key}")
 
 
 def build_method(cfg: DictConfig) -> Any:

@@ -18,6 +18,7 @@ Torch-free: the CLI's preflight runs these before anything is written.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import inspect
 import types
@@ -402,6 +403,19 @@ def _bounds(f: Field[Any]) -> Mapping[str, float]:
     return dict(f.metadata.get("bounds", {}))
 
 
+def unknown_key(key: str, known: Sequence[str]) -> str:
+    """The one line that refuses setting ``key`` (``a.b.c``): the nearest of ``known`` (the settings
+    its node takes) as a suggestion, and the list when it is short."""
+    node, _, name = key.rpartition(".")
+    where = f"a setting of {node}" if node else "a setting alignrun reads"
+    if not known:
+        return f"{key} is not {where}: {node} takes no settings"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {node + '.' if node else ''}{close[0]}?" if close else ""
+    listed = f" ({node or 'the top level'} takes: {', '.join(known)})" if len(known) <= 12 else ""
+    return f"{key} is not {where}{hint}{listed}"
+
+
 def check_call(target: Any, kwargs: Mapping[str, Any], prefix: str) -> None:
     """Check the arguments a config node gives ``target`` (a class or function) against its
     signature: unknown keys and annotated types. Types the check does not know pass through.
@@ -427,7 +441,7 @@ def check_call(target: Any, kwargs: Mapping[str, Any], prefix: str) -> None:
             if open_ended:
                 continue
             known = [p for p in params if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-            raise AlignrunError(f"{prefix}.{key} is not a setting of {prefix}; it takes: {', '.join(known)}")
+            raise AlignrunError(unknown_key(f"{prefix}.{key}", known))
         check_value(f"{prefix}.{key}", value, hints.get(key, Any))
 
 

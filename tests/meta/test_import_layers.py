@@ -23,7 +23,7 @@ ROOT = "alignrun"
 FLOORS: list[tuple[str, ...]] = [
     (  # 0 ground: no domain knowledge
         "errors", "atomic", "settings", "schema", "instantiate", "pareto", "uncertainty", "cache",
-        "distributed", "run_dir", "hookspecs", "embeddings", "held_weights", "fluency",
+        "distributed", "run_dir", "hookspecs", "embeddings", "held_weights", "fluency", "interrupts",
     ),
     ("contracts", "lm", "interventions", "generation"),  # 1 the model, how it is steered, its engines
     ("profile", "data", "scorers", "judges", "models", "derive"),  # 2 the domains

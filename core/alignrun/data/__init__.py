@@ -25,12 +25,15 @@ FEW_PAIRS = 8  # fewer than one default batch: said in the log and the report, t
 log = logging.getLogger("alignrun")
 
 
-def _materialise(source: Any, own_file: str = "preference_pairs") -> Any:
-    """A source as given, or built from its config node (``{path: ...}``: the loader ``own_file``)."""
+def _plain(source: Any) -> Any:
     from omegaconf import OmegaConf
 
-    if OmegaConf.is_config(source):
-        source = OmegaConf.to_container(source, resolve=True)
+    return OmegaConf.to_container(source, resolve=True) if OmegaConf.is_config(source) else source
+
+
+def _materialise(source: Any, own_file: str = "preference_pairs") -> Any:
+    """A source as given, or built from its config node (``{path: ...}``: the loader ``own_file``)."""
+    source = _plain(source)
     if isinstance(source, dict) and "_target_" in source:
         from alignrun.instantiate import build
 
@@ -108,6 +111,22 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
+        from alignrun.data import loaders, prompt_sets
+        from alignrun.settings import check_call
+
+        for kind, sources, load in (
+            ("sources", self.sources, loaders.preference_pairs),
+            ("eval_sources", self.eval_sources, prompt_sets.prompt_file),
+        ):
+            for name, source in sources.items():  # your own file's keys, checked before anything loads
+                node = _plain(source)
+                if isinstance(node, dict) and "_target_" not in node:
+                    if "path" not in node:
+                        raise AlignrunError(
+                            f"data.{kind}.{name} needs path=<your file> (or a _target_ that loads it); "
+                            f"got keys {', '.join(map(str, node)) or 'none'}"
+                        )
+                    check_call(load, node, f"data.{kind}.{name}")
 
     def prepare(self, values: Mapping[str, Value]) -> RunData:
         """Apply sources and caps to every value's data.

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from alignrun import interrupts
 from alignrun.generation.cache import presized_cache
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def generate(
         # the caller's batches, as the reference makes them: a prompt's padding is part of its numerics
         batches = range(0, len(ids), cfg.batch_size)
         for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
+            interrupts.check()
             answers.extend(decode(lm, ids[start : start + cfg.batch_size], cfg, gc))
     finally:
         lm.model.train(was_training)

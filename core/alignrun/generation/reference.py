@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from alignrun import interrupts
+
 if TYPE_CHECKING:
     from alignrun.lm import LM
     from alignrun.schema import GenerationConfig
@@ -33,6 +35,7 @@ def generate(
     try:
         batches = range(0, len(prompts), cfg.batch_size)
         for start in tqdm(batches, desc="generate", disable=not cfg.progress or len(batches) < 2):
+            interrupts.check()
             end = start + cfg.batch_size
             texts = lm.chat(prompts[start:end], None if systems is None else systems[start:end])
             enc = tok(

@@ -39,6 +39,8 @@ class JudgeConfig(JudgeSchema):
 
     def __post_init__(self) -> None:
         check_ranges(self, "judge")  # its types: Hydra checks them (alignrun.schema)
+        if self.evaluator is not None:
+            check_judge_node(self.evaluator)
 
 
 def fitted_pairs(judge: Any) -> Any:
@@ -49,6 +51,32 @@ def fitted_pairs(judge: Any) -> Any:
         rows = [r for m in members.values() for r in rows_of(fitted_pairs(m))]
         return rows or None
     return getattr(judge, "pairs", None)
+
+
+def check_judge_node(node: Any, where: str = "judge.evaluator") -> None:
+    """A judge node is a config node with a ``_target_`` (an ensemble's: and ``members``, each a judge
+    node or ``'own'``); checked before the run starts as well as when the judge is built.
+
+    Raises:
+        AlignrunError: anything else, said in one line.
+    """
+    from omegaconf import OmegaConf
+
+    if isinstance(node, Mapping) and not OmegaConf.is_config(node):
+        node = OmegaConf.create(dict(node))
+    if not OmegaConf.is_dict(node) or ("_target_" not in node and "members" not in node):
+        raise AlignrunError(
+            f"{where}: a judge must be a config node with a _target_ (or an ensemble's members), or 'own'; "
+            f"got {node!r:.80} (e.g. judge=reward_head, not judge.evaluator=reward_head)"
+        )
+    if "members" in node:
+        if not OmegaConf.is_dict(node["members"]) or "_target_" not in node:
+            raise AlignrunError(
+                f"{where}: an ensemble judge needs a _target_ and members as a mapping name -> judge"
+            )
+        for name, member in node["members"].items():
+            if member != "own":
+                check_judge_node(member, f"{where}.members.{name}")
 
 
 def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
@@ -71,14 +99,8 @@ def build_judge(node: Any, value: Value, pairs: Any) -> Scorer:
         if value.scorer is None:
             raise AlignrunError(f"judge member 'own': value '{value.name}' has no scorer of its own")
         return value.scorer
-    if not OmegaConf.is_dict(node) or ("_target_" not in node and "members" not in node):
-        raise AlignrunError(
-            f"a judge must be a config node with a _target_ (or an ensemble's members), or 'own'; got "
-            f"{node!r:.80} (e.g. judge=reward_head, not judge.evaluator=reward_head)"
-        )
+    check_judge_node(node)
     if "members" in node:
-        if not OmegaConf.is_dict(node["members"]) or "_target_" not in node:
-            raise AlignrunError("an ensemble judge needs a _target_ and members as a mapping name -> judge")
         members = {str(k): build_judge(m, value, pairs) for k, m in node["members"].items()}
         rest = {str(k): v for k, v in OmegaConf.to_container(node).items() if k != "members"}  # type: ignore[union-attr]
         rows = rows_of(pairs if pairs is not None else value.heldout_pairs)

@@ -26,7 +26,7 @@ import safetensors.torch
 import torch
 from tqdm.auto import tqdm
 
-from alignrun import distributed
+from alignrun import distributed, interrupts
 from alignrun.atomic import atomic_write_dir
 from alignrun.errors import AlignrunError
 from alignrun.run import Run
@@ -241,6 +241,7 @@ class Trainer:
         starts = range(rank * per_rank, (rank + 1) * per_rank, s.micro_batch_size)
         seed = int(self.run.cfg.seed)
         while self.step < total:
+            interrupts.check()  # a Ctrl-C swallowed on its way ends the run here (alignrun.interrupts)
             torch.manual_seed(step_seed(seed, self.name, self.step, rank))
             metrics: dict[str, float] = {}
             for start in starts:
