@@ -37,3 +37,21 @@ def read_entry(entry: Path, read: Callable[[], T], what: str) -> T | None:
         else:
             entry.unlink(missing_ok=True)
         return None
+
+
+def keep(entry: Path, write: Callable[[], object], what: str) -> bool:
+    """Run ``write()``, which stores the cache entry ``entry``; True if it did. A cache that cannot
+    be written (read-only, full, not a folder) costs a recomputation on the next run, not this run:
+    a warning says so, once per entry, and the run goes on with what it computed."""
+    try:
+        write()
+        return True
+    except OSError as exc:
+        log.warning(
+            "cannot write the %s cache entry %s (%s); going on without caching it "
+            "(ALIGNRUN_CACHE=<a writable folder> moves the cache)",
+            what,
+            entry,
+            exc.strerror or type(exc).__name__,
+        )
+        return False

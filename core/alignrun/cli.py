@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from alignrun import distributed, interrupts
 from alignrun.config import (
@@ -116,9 +116,37 @@ def preflight(args: list[str]) -> None:
         cfg = _compose_or_explain(job)
         check_config(cfg)
         check_settings(cfg)
+        if ns.multirun:
+            _check_directions(cfg)
         load_baselines(list(cfg.results.baselines))  # before Hydra makes the run dir
     if not ns.multirun:
         _own_run_dir(cfg, explicit="hydra.run.dir" in by_key)
+    elif jobs:  # another sweeper's jobs are composed as each starts: its sweep dir is its own business
+        _own_sweep_dir(cfg, resume=bool(cfg.resume))
+
+
+def _own_sweep_dir(cfg: DictConfig, resume: bool) -> None:
+    """One sweep per sweep dir: it is not another live sweep's (locked by the process that launches
+    the jobs, for as long as they run), nor a finished one's (its ``summary.json``; ``resume=true``
+    continues its jobs)."""
+    from alignrun import run_dir
+
+    if distributed.rank() > 0:
+        return
+    out = Path(str(cfg.hydra.sweep.dir))
+    _check_writable(out)
+    if (out / "summary.json").exists() and not resume:
+        raise AlignrunError(
+            f"sweep dir {out} holds a finished sweep (summary.json); choose another hydra.sweep.dir, "
+            "delete the dir, or pass resume=true to continue its jobs"
+        )
+    try:
+        run_dir.claim(out)
+    except AlignrunError:
+        raise AlignrunError(
+            f"sweep dir {out} is in use by another alignrun sweep; wait for it to end or choose another "
+            "hydra.sweep.dir"
+        ) from None
 
 
 def _own_run_dir(cfg: DictConfig, explicit: bool) -> None:
@@ -217,10 +245,30 @@ def _check_sweeps_plugins(fixed: list[str]) -> None:
     launcher or sweeper that is not installed; any other error is the sweeper's to report, for a
     fixed override may need a choice the sweeper makes (``+method=choice(dpo,mva) method.beta=0.2``)."""
     try:
-        _compose_or_explain(fixed)
+        cfg = _compose_or_explain(fixed)
     except AlignrunError as err:
         if "pip install 'alignrun[sweeps]'" in str(err):
             raise
+        return
+    _check_directions(cfg)
+    _own_sweep_dir(cfg, resume=bool(cfg.get("resume")))
+
+
+def _check_directions(cfg: DictConfig) -> None:
+    """An optimising sweeper's objectives are the run's value scores, one per value
+    (:func:`objectives`): a ``direction`` list of another length would fail the study after its first
+    trial ran; said now, in one line."""
+    sweeper = cfg.hydra.get("sweeper") or {}
+    direction: Any = sweeper.get("direction") if OmegaConf.is_dict(sweeper) else None
+    if not OmegaConf.is_list(direction):
+        return
+    values = list(cfg.get("values") or [])
+    if len(direction) != len(values):
+        raise AlignrunError(
+            f"hydra.sweeper.direction names {len(direction)} objective(s), but the study's objectives are "
+            f"the {len(values)} value scores ({', '.join(map(str, values))}): give one direction per value "
+            "(experiment=optuna_beta sets them all to maximize)"
+        )
 
 
 def _check_writable(target: Path) -> None:

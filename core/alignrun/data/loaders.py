@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -418,10 +419,31 @@ def _read_file(file: Path, required: Sequence[str], loader: str) -> dict[str, li
 
     builder = _BUILDERS[_suffix(file) or ""]
     try:
-        table = load_dataset(builder, data_files=str(file), split="train")
-    except Exception as err:  # malformed JSON, unreadable parquet, ...: a bad file, not a bug
-        raise AlignrunError(f"{loader}: cannot read '{file}' as {builder}: {_first_line(err)}") from err
-    return _columns(table, required, str(file), loader)
+        with _quiet():
+            table = load_dataset(builder, data_files=str(file), split="train")
+            columns = _columns(table, required, str(file), loader)
+    except AlignrunError:
+        raise
+    except Exception as err:  # malformed JSON, unreadable parquet, text not in UTF-8: a bad file, not a bug
+        raise AlignrunError(f"{loader}: cannot read '{file}' as {builder}: {_innermost(err)}") from err
+    return columns
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No "Generating train split" bars for a local file: reading one takes a moment, and an error
+    after them would not be the one line a user reads."""
+    from datasets.utils import logging as ds_logging
+
+    shown, level = ds_logging.is_progress_bar_enabled(), ds_logging.get_verbosity()
+    ds_logging.disable_progress_bar()
+    ds_logging.set_verbosity(ds_logging.CRITICAL)  # its "Failed to load JSON" line: the error says it
+    try:
+        yield
+    finally:
+        ds_logging.set_verbosity(level)
+        if shown:
+            ds_logging.enable_progress_bar()
 
 
 def _columns(table: Any, required: Sequence[str], source: str, loader: str) -> dict[str, list[Any]]:
@@ -431,7 +453,8 @@ def _columns(table: Any, required: Sequence[str], source: str, loader: str) -> d
             f"{loader}: {source} lacks column(s) {', '.join(missing)} "
             f"(it has: {', '.join(table.column_names)}; expected {FORMATS.get(loader, ', '.join(required))})"
         )
-    return {c: table[c] for c in required}
+    # read here, not lazily where the rows are used: text that does not decode fails inside the reader
+    return dict(table.select_columns(list(required)).to_dict())
 
 
 def _load_hub(name: str, split: str, data_dir: str | None, loader: str) -> Any:
@@ -454,6 +477,15 @@ def _load_hub(name: str, split: str, data_dir: str | None, loader: str) -> Any:
             f"(hf download {name} --repo-type dataset --local-dir DIR) "
             "and pass the local path: path=DIR (data.sources.<value>.path=DIR on the command line)"
         ) from err
+
+
+def _innermost(err: BaseException) -> str:
+    """The first line of what went wrong at the bottom (``datasets`` wraps a JSON parse error in
+    "An error occurred while generating the dataset")."""
+    from alignrun.errors import causes
+
+    *_, root = causes(err)
+    return f"{type(root).__name__}: {_first_line(root)}" if root is not err else _first_line(err)
 
 
 def _first_line(err: BaseException) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.cache import cache_dir
+from alignrun.cache import cache_dir, keep
 
 VERSION = 1  # bump when a derivation's algorithm changes: old entries are then never read
 log = logging.getLogger("alignrun")
@@ -47,5 +47,9 @@ def cached(
         log.warning("derived cache entry %s does not match its inputs; rebuilding it", path)
     entry = build()
     doc = {"version": VERSION, "kind": kind, "value": value, "inputs": inputs, "entry": entry}
-    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    keep(
+        path,
+        lambda: atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n"),
+        f"derived {kind}",
+    )
     return entry, path, False

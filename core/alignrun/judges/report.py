@@ -113,7 +113,7 @@ def cached_report(
     import json
 
     from alignrun.atomic import atomic_write_text
-    from alignrun.cache import cache_dir, read_entry
+    from alignrun.cache import cache_dir, keep, read_entry
 
     judges = [describe_scorer(evaluator), *(describe_scorer(o) for o in others.values())]
     if not rows or not all(any(k in d for k in FITTED) for d in judges):
@@ -125,7 +125,7 @@ def cached_report(
         if found is not None:
             return {**found, "cache_hit": True}
     report = judge_report(name, evaluator, rows, on, others)
-    atomic_write_text(path, json.dumps(report, allow_nan=False))
+    keep(path, lambda: atomic_write_text(path, json.dumps(report, allow_nan=False)), "judge validity")
     return {**report, "cache_hit": False}
 
 

@@ -37,7 +37,7 @@ import safetensors.torch
 import torch
 
 from alignrun.atomic import atomic_write_bytes, atomic_write_dir
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.settings import from_yaml, signature_from
 
@@ -352,7 +352,7 @@ class RewardHead:
         if state is None:
             weight, offset = fit_head(self._features_of(rows), **self._fit_args())
             state = {"weight": weight, "offset": torch.tensor(offset, dtype=torch.float64)}
-            atomic_write_bytes(entry, safetensors.torch.save(state))
+            keep(entry, lambda: atomic_write_bytes(entry, safetensors.torch.save(state)), "reward head")
         self._weight, self._offset = state["weight"], float(state["offset"])
         self._fit_sha = self.describe().get("fit_sha")
 

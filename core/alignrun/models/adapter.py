@@ -55,6 +55,15 @@ def adapter_config(folder: Path, setting: str = "model.adapter") -> dict[str, An
     return config
 
 
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What loading a PEFT folder raises when the folder does not fit: size mismatches, unknown target
+    modules, a config key PEFT does not know, a weights file that is missing, truncated or not
+    safetensors at all."""
+    from safetensors import SafetensorError
+
+    return (RuntimeError, ValueError, KeyError, TypeError, OSError, SafetensorError)
+
+
 def fold_adapter(lm: LM, path: str) -> LM:
     """Load the adapter at ``path`` onto ``lm.model`` and merge it into the weights.
 
@@ -66,8 +75,7 @@ def fold_adapter(lm: LM, path: str) -> LM:
 
     try:
         peft_model = PeftModel.from_pretrained(lm.model, str(folder))
-    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:  # size mismatches, unknown
-        # target modules, a config key PEFT does not know, a weights file that is missing or truncated
+    except load_errors() as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         base = adapter_config(folder).get("base_model_name_or_path")
         raise AlignrunError(

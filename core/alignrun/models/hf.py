@@ -45,7 +45,22 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def remote_code_refused(exc: BaseException, name: str, setting: str) -> AlignrunError | None:
+    """The one line for a checkpoint that ships its own Python code (``auto_map``) loaded with
+    ``trust_remote_code`` off — transformers' own message names its argument, not alignrun's setting."""
+    if "trust_remote_code" not in str(exc):
+        return None
+    return AlignrunError(
+        f"'{name}' ships its own Python code (auto_map in its config), which alignrun runs only when "
+        f"you say so: {setting}=true, for code you have read and trust"
+    )
+
+
 def _load(name: str, **kwargs: Any) -> tuple[Any, Any]:
+    from transformers import AutoConfig
+
+    # the config first: a checkpoint's own code is refused here, before a tokenizer fails on it
+    AutoConfig.from_pretrained(name, **{k: v for k, v in kwargs.items() if k != "dtype"})
     tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     return model, tokenizer
@@ -95,6 +110,9 @@ def load_hf(
                     ) from None
                 model, tokenizer = _load(name, **kwargs)
     except (OSError, ValueError) as exc:
+        refused = remote_code_refused(exc, name, "model.trust_remote_code")
+        if refused is not None:
+            raise refused from None
         raise AlignrunError(f"could not load model '{name}': {str(exc).splitlines()[0]}; {_FIX}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

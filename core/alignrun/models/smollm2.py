@@ -15,12 +15,15 @@ run that loses the race keeps the winner's copy.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 from alignrun.atomic import atomic_write_dir
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 from alignrun.settings import from_yaml, signature_from
@@ -82,7 +85,15 @@ def ensure_converted() -> Path:
         tokenizer.save_pretrained(tmp)
 
     # the first writer wins: a concurrent first run that got there first keeps its copy
-    if not atomic_write_dir(target, write, replace=False) and not (target / "model.safetensors").is_file():
+    written: list[bool] = []
+    if not keep(
+        target, lambda: written.append(atomic_write_dir(target, write, replace=False)), "default model"
+    ):
+        scratch = Path(tempfile.mkdtemp(prefix="alignrun-smollm2-"))  # a cache that can't be written:
+        atexit.register(shutil.rmtree, scratch, True)  # converted for this run only (~15 s each time)
+        write(scratch)
+        return scratch
+    if not written[0] and not (target / "model.safetensors").is_file():
         raise AlignrunError(f"{target} is in the way (it holds no model.safetensors): remove it")
     return target
 

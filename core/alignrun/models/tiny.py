@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from alignrun.atomic import atomic_write_bytes
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.data.bundled import bundled_text, read_jsonl
 from alignrun.lm import LM
 from alignrun.settings import from_yaml, signature_from
@@ -121,7 +121,7 @@ def _pretrained(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, see
         pretrain(model, tokenizer, seed, steps)
         # the LM head is tied to the embeddings: saving both would store one tensor twice
         state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-        atomic_write_bytes(entry, safetensors.torch.save(state))
+        keep(entry, lambda: atomic_write_bytes(entry, safetensors.torch.save(state)), "tiny model")
     model.load_state_dict(state, strict=False)
 
 

@@ -23,7 +23,7 @@ import safetensors.torch
 import torch
 
 from alignrun.atomic import atomic_write_bytes
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.embeddings import Embedder, default_embedder
 from alignrun.errors import AlignrunError
 from alignrun.scorers.phrase import refusal_scorer, uncertainty_scorer
@@ -88,7 +88,7 @@ class PreferenceScorer:
         self._fit(rows)
         assert self._weights is not None
         blob = safetensors.torch.save({"weights": self._weights, "offset": torch.tensor(self._offset)})
-        atomic_write_bytes(cached, blob)
+        keep(cached, lambda: atomic_write_bytes(cached, blob), "preference scorer")
 
     def _rows(self) -> list[dict[str, str]]:
         rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in self.pairs]

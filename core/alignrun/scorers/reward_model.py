@@ -62,9 +62,13 @@ class RewardModelScorer:
     def _load(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from alignrun.models.hf import resolve_device
+        from alignrun.models.hf import remote_code_refused, resolve_device
 
         try:
+            from transformers import AutoConfig
+
+            # the config first: a checkpoint's own code is refused here, before the tokenizer fails on it
+            AutoConfig.from_pretrained(self.name, trust_remote_code=self.trust_remote_code)
             self._tokenizer = AutoTokenizer.from_pretrained(
                 self.name, trust_remote_code=self.trust_remote_code
             )
@@ -72,6 +76,9 @@ class RewardModelScorer:
                 self.name, trust_remote_code=self.trust_remote_code
             )
         except (OSError, ValueError) as exc:
+            refused = remote_code_refused(exc, self.name, "the reward model scorer's trust_remote_code")
+            if refused is not None:
+                raise refused from None
             where = (
                 "" if Path(self.name).is_dir() else " (a hub id needs hub access; else pass a local folder)"
             )

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignrun.atomic import atomic_write_dir
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lm import LM
 
@@ -167,7 +167,8 @@ def cached_activations(
         save_file({"activations": acts.half().contiguous()}, str(tmp / "activations.safetensors"))
         (tmp / "meta.json").write_text(json.dumps({"model": lm.name, "layer": layer, "texts": len(texts)}))
 
-    atomic_write_dir(folder, write, replace=False)  # a concurrent run that got there first keeps its copy
+    # a concurrent run that got there first keeps its copy
+    keep(folder, lambda: atomic_write_dir(folder, write, replace=False), "activation")
     return acts.half().float()  # the values a later cached read returns
 
 

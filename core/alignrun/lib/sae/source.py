@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from alignrun.atomic import atomic_write_text
-from alignrun.cache import cache_dir, read_entry
+from alignrun.cache import cache_dir, keep, read_entry
 from alignrun.errors import AlignrunError
 from alignrun.lib.sae.features import EXEMPLAR_PROMPT
 from alignrun.lib.sae.format import load_sae, sae_config, sae_layer, save_sae
@@ -122,9 +122,13 @@ class SAESource:
         sae, metrics = train_sae(acts, self.training, progress)
         cfg = sae_config(sae, layer, lm.name, self.max_length, DATASET)
         cfg["metadata"]["alignrun"] = {"training": asdict(self.training), **metrics}
-        save_sae(sae, folder, cfg)
-        # written last: its presence marks a complete cache entry
-        atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+        def store() -> None:
+            save_sae(sae, folder, cfg)
+            # written last: its presence marks a complete cache entry
+            atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+        keep(folder, store, "SAE")
         return sae, cfg, metrics
 
 

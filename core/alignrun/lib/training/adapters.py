@@ -76,7 +76,7 @@ def load_adapter(lm: LM, name: str, path: str) -> Any:
     """
     from peft import PeftModel
 
-    from alignrun.models.adapter import adapter_folder
+    from alignrun.models.adapter import adapter_folder, load_errors
 
     folder = adapter_folder(path)
     try:
@@ -84,7 +84,7 @@ def load_adapter(lm: LM, name: str, path: str) -> Any:
             lm.model.load_adapter(str(folder), adapter_name=name)
         else:
             lm.model = PeftModel.from_pretrained(lm.model, str(folder), adapter_name=name)
-    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:  # shapes, unknown modules
+    except load_errors() as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AlignrunError(f"adapter '{name}': {folder} does not fit {lm.name}: {first}") from exc
     for p in lm.model.parameters():
@@ -101,7 +101,7 @@ def load_weights(model: Any, name: str, path: str, settings: LoraSettings, setti
     """
     from peft.utils import load_peft_weights, set_peft_model_state_dict
 
-    from alignrun.models.adapter import adapter_config, adapter_folder
+    from alignrun.models.adapter import adapter_config, adapter_folder, load_errors
 
     folder = adapter_folder(path, setting)
     saved = adapter_config(folder, setting)
@@ -112,12 +112,13 @@ def load_weights(model: Any, name: str, path: str, settings: LoraSettings, setti
         raise AlignrunError(f"{setting}: {folder} is another LoRA: {differ}")
     try:
         result = set_peft_model_state_dict(model, load_peft_weights(str(folder)), adapter_name=name)
-    except (RuntimeError, ValueError, KeyError, OSError) as exc:  # size mismatch, missing weights file
+    except load_errors() as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AlignrunError(f"{setting}: {folder} does not fit this model: {first}") from exc
-    missing = [k for k in result.missing_keys if f".{name}." in k and "lora_" in k]
-    if result.unexpected_keys or missing:
-        keys = (result.unexpected_keys or missing)[:3]
+    unexpected: list[str] = list(getattr(result, "unexpected_keys", []))
+    missing = [k for k in getattr(result, "missing_keys", []) if f".{name}." in k and "lora_" in k]
+    if unexpected or missing:
+        keys = (unexpected or missing)[:3]
         raise AlignrunError(f"{setting}: {folder} does not fit this model's adapter (e.g. {', '.join(keys)})")
 
 
