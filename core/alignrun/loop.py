@@ -180,6 +180,11 @@ def start_run(cfg: DictConfig, out: Path, pm: pluggy.PluginManager) -> Run:
     for name, node in (cfg.loggers or {}).items():
         pm.register(build(node), name=f"alignrun.logger.{name}")
     seed_everything(int(cfg.seed))
+    from transformers.utils import logging as hf_logging
+
+    # no "Loading weights" bars (a load takes a second or two): the run's own bars and its one
+    # error line are what a user reads on stderr
+    hf_logging.disable_progress_bar()
     run = build_run(cfg, out, pm)
     pm.hook.alignrun_run_start(run=run)
     return run

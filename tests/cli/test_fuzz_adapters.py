@@ -97,6 +97,7 @@ def test_an_adapter_that_does_not_fit_is_one_line(
     shutil.copytree(adapter, folder)
     BREAKS[broken](folder)
     monkeypatch.chdir(tmp_path)
+    capsys.readouterr()  # the fixture's model-loading bars are not the run's output
     args, says = SURFACES[surface]
     line = assert_one_line(*run_main([*args(folder), "hydra.run.dir=D"], capsys))
     assert says in line, line
