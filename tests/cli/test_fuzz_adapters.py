@@ -32,7 +32,7 @@ def _adapter(folder: Path) -> Path:
 
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
     model = get_peft_model(build_tiny().model, config)
-    model.save_pretrained(folder)
+    model.save_pretrained(str(folder))
     return folder
 
 

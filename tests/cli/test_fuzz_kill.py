@@ -31,7 +31,10 @@ TINY = ["model=tiny", *SMOKE, "values=[helpful]", "hydra.run.dir=D"]
 CASES = {  # phase -> (where its cache entry lives, the command line that builds it)
     "derivation": ("/derived/pairs-helpful-", ["+method=none", "derive.pairs=always", *TINY]),
     "judge fitting": ("/scorers/preference-", ["+method=none", *TINY]),
-    "reward head training": ("/judges/reward-head-", ["+method=none", "judge=reward_head", *TINY]),
+    "reward head training": (  # its features from the tiny model, not its own SmolLM2 copy (~3 min)
+        "/judges/reward-head-",
+        ["+method=none", "judge=reward_head", "judge.evaluator.model=tiny", *TINY],
+    ),
 }
 
 
