@@ -53,20 +53,6 @@ def test_an_endpoint_that_is_down_is_one_line_naming_it(
     assert f"cannot reach {url}/chat/completions" in line
 
 
-def test_a_slow_endpoint_times_out_in_one_line(
-    scripted: tuple[str, Script],  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    url, script = scripted
-    script.default = (200, "7", 2.0)
-    line = _failed(
-        _args(url, "judge.evaluator.timeout=0.3", "judge.evaluator.retries=0"), tmp_path, monkeypatch, capsys
-    )
-    assert "timed out" in line
-
-
 def test_an_endpoint_that_answers_500_then_recovers_completes_the_run(
     scripted: tuple[str, Script],  # noqa: F811
     tmp_path: Path,
@@ -78,28 +64,28 @@ def test_an_endpoint_that_answers_500_then_recovers_completes_the_run(
     assert not script.replies  # both failures were sent, and retried past
 
 
-def test_an_endpoint_that_only_fails_is_one_line_with_its_status(
+@pytest.mark.parametrize(
+    ("reply", "extra", "says"),
+    [
+        ((200, "7", 2.0), ["judge.evaluator.timeout=0.3"], "timed out"),
+        ((500, "internal error", 0.0), [], "HTTP 500"),
+        ((200, "I would rather talk about the weather.", 0.0), [], "unparseable"),
+    ],
+    ids=["slower than its timeout", "only failing", "answering garbage"],
+)
+def test_an_endpoint_that_never_answers_usefully_is_one_line(
+    reply: tuple[int, str, float],
+    extra: list[str],
+    says: str,
     scripted: tuple[str, Script],  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, script = scripted
-    script.default = (500, "internal error", 0.0)
-    line = _failed(_args(url, "judge.evaluator.retries=1"), tmp_path, monkeypatch, capsys)
-    assert "HTTP 500" in line
-
-
-def test_garbage_answers_are_refused_not_reported_as_scores(
-    scripted: tuple[str, Script],  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    url, script = scripted
-    script.default = (200, "I would rather talk about the weather.", 0.0)
-    line = _failed(_args(url, "judge.evaluator.retries=0"), tmp_path, monkeypatch, capsys)
-    assert "unparseable" in line or "no score" in line, line
+    script.default = reply  # garbage is never reported as a score
+    line = _failed(_args(url, "judge.evaluator.retries=1", *extra), tmp_path, monkeypatch, capsys)
+    assert says in line, line
 
 
 def test_the_api_key_is_sent_but_written_nowhere(
