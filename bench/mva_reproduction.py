@@ -118,7 +118,7 @@ def run(alphas: list[float], seeds: list[int], out: Path, extra: list[str]) -> N
                 "generation.progress=false",
             ]
             if given is not None:
-                overrides.append(f"method.vectors={{{VALUES[0]}:'{given}'}}")
+                overrides.append(f"+method.vectors.{VALUES[0]}={given}")  # + : vectors is {} in the YAML
             if (
                 run_dir / ".hydra" / "config.yaml"
             ).exists():  # started, then stopped: go on from its checkpoints

@@ -19,8 +19,8 @@ TWO = ["values=[helpful,harmless]", "method.train.steps=1", "method.train.batch_
 SURFACES = {  # where the folder goes -> (command line, what the line starts with)
     "model.adapter": (lambda f: ["+method=none", *TINY, f"model.adapter={f}"], "model.adapter"),
     "mod": (lambda f: ["+method=mod", *TINY, *TWO, f"+method.adapters.helpful={f}"], "adapter 'helpful'"),
-    "mva": (lambda f: ["+method=mva", *TINY, *TWO, f"method.vectors={{helpful:'{f}'}}"],
-            "method.vectors.helpful"),
+    "mva": (lambda f: ["+method=mva", *TINY, *TWO, f"+method.vectors.helpful={f}"],
+            "method.vectors.helpful: "),
 }  # fmt: skip
 
 
