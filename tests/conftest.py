@@ -23,6 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 USER_CACHE = cache_dir()  # read before any test points ALIGNRUN_CACHE elsewhere
 
 
+def tiny_train(steps: int, batch_size: int = 4, max_length: int | None = 64) -> list[str]:
+    """``method.train`` overrides that train ``model=tiny`` in seconds: ``steps`` optimizer steps of
+    ``batch_size`` pairs in micro-batches of 2, answers cut at ``max_length`` tokens, no progress bars."""
+    return [
+        f"method.train.steps={steps}",
+        f"method.train.batch_size={batch_size}",
+        "method.train.micro_batch_size=2",
+        *([f"method.train.max_length={max_length}"] if max_length else []),
+        "method.train.progress=false",
+    ]
+
+
 def empty_cache(path: Path) -> str:
     """A fresh alignrun cache at ``path`` holding only the tiny model's pretrained weights.
 

@@ -7,11 +7,12 @@ each candidate they produce, so candidates and final scores are measured the sam
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alignrun.errors import AlignrunError
 from alignrun.uncertainty import Interval, mean_interval
@@ -50,7 +51,9 @@ class Evaluation:
     interval of every key that came with per-item scores or an interval; ``per_item`` the per-item
     scores themselves (for ``score/<value>``: one per eval prompt, in prompt order);
     ``generations`` the prompts and answers they were computed from; ``lengths`` each answer's
-    length in the model's tokens, per value in prompt order (length control, ``alignrun.uncertainty``).
+    length in the model's tokens, per value in prompt order (length control, ``alignrun.uncertainty``);
+    ``reuse`` whether it was read from the user cache (``{"hit": true, "entry", "measured_s"}``), or
+    why not, for evaluations of the unmodified model (None for the others).
     """
 
     scores: dict[str, float]
@@ -60,6 +63,7 @@ class Evaluation:
     per_item: dict[str, list[float]] = field(default_factory=dict)
     generations: dict[str, Generations] = field(default_factory=dict)
     lengths: dict[str, list[int]] = field(default_factory=dict)
+    reuse: dict[str, Any] | None = None
 
     def _strip(self, prefix: str) -> dict[str, Interval]:
         return {k[len(prefix) :]: v for k, v in self.intervals.items() if k.startswith(prefix)}
@@ -124,15 +128,52 @@ def evaluate(
     interventions: Iterable[Intervention] = (),
     profile: bool = True,
     max_prompts: int | None = None,
+    reuse: bool = False,
 ) -> Evaluation:
     """Generate every value's eval prompts with ``lm`` under ``interventions`` and evaluate.
 
     All values' prompts go through ``alignrun_generate`` in one call so batching spans values.
     ``profile=False`` skips the value profile (methods scoring many candidates need only scores);
     ``max_prompts`` keeps the first that many prompts of each value (a cheaper, noisier score).
+    ``reuse``: the evaluation is of the unmodified model (the loop's base and a ``none`` run's final):
+    kept in the user cache by content and, without a value profile, read back from it
+    (:mod:`alignrun.evaluation_cache`); ``Evaluation.reuse`` says what happened.
     """
+    from alignrun import evaluation_cache
+
+    interventions = list(interventions)
     per_value = {n: run.data.eval_prompts.get(n, [])[:max_prompts] for n in run.values}
-    names = [n for n in run.values if per_value[n]]
+    per_value = {n: p for n, p in per_value.items() if p}
+    k = evaluation_cache.key(run, lm, interventions, per_value) if reuse else None
+    if isinstance(k, evaluation_cache.Key) and not (profile and run.profiler is not None):
+        found = evaluation_cache.lookup(k)  # not with a profile: its answers are this run's artefact
+        if found is not None:
+            gens = {n: Generations(g["prompts"], g["responses"]) for n, g in found["generations"].items()}
+            ev = split_metrics(found["merged"], int(run.cfg.seed), gens, found["lengths"])
+            record = {"hit": True, "entry": k.path.name, "measured_s": round(found["seconds"], 1)}
+            return dataclasses.replace(ev, reuse=record)
+    t = time.perf_counter()
+    merged, generations, lengths = _measure(run, lm, interventions, per_value, profile)
+    seconds = time.perf_counter() - t
+    if isinstance(k, evaluation_cache.Key):  # what was scored, not a profile or some machine's speed
+        kept = {n: v for n, v in merged.items() if not n.startswith(PROFILE_PREFIX) and n != TOKENS_PER_S}
+        evaluation_cache.store(k, kept, generations, lengths, seconds)
+    ev = split_metrics(merged, int(run.cfg.seed), generations, lengths)
+    if k is None:
+        return ev
+    record = {"hit": False, "why": k} if isinstance(k, str) else {"hit": False, "entry": k.path.name}
+    return dataclasses.replace(ev, reuse=record)
+
+
+def _measure(
+    run: Run,
+    lm: LM,
+    interventions: list[Intervention],
+    per_value: dict[str, list[str]],
+    profile: bool,
+) -> tuple[dict[str, Measured], dict[str, Generations], dict[str, list[int]]]:
+    """What :func:`evaluate` computes: the merged ``alignrun_evaluate`` metrics, answers, their lengths."""
+    names = list(per_value)
     prompts = [p for n in names for p in per_value[n]]
     with contextlib.ExitStack() as stack:
         steered = lm
@@ -161,7 +202,7 @@ def evaluate(
     for n in names:
         lengths[n] = tokens[start : start + len(per_value[n])]
         start += len(per_value[n])
-    return split_metrics(merged, int(run.cfg.seed), generations, lengths)
+    return merged, generations, lengths
 
 
 def answer_tokens(lm: LM, responses: Sequence[str]) -> list[int]:

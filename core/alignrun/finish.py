@@ -88,6 +88,7 @@ def finish_run(run: Run, m: Measured) -> dict[str, Any]:
             **({f"base/{k}": v for k, v in base.metrics.items()} if base else {}),
         },
         timings=m.timings,
+        reused={role: ev.reuse for role, ev in (("base", base), ("final", final)) if ev and ev.reuse},
         derived=run.derived,
         verdicts=checked,
         judges=judge_validity,

@@ -142,7 +142,7 @@ def run_job(
         with timed(timings, "evaluate"):
             applied = [] if outcome.replaces_steering else [("steering", run.steering)]
             applied += [("method", outcome.intervention)] if outcome.intervention else []
-            final = evaluate(run, outcome.lm, [i for _, i in applied])
+            final = evaluate(run, outcome.lm, [i for _, i in applied], reuse=not changes_model(run))
         method = group_choice(cfg, "method")
         measured = Measured(method, outcome, final, base, applied, timings, start, warned.messages, baselines)
         results = finish_run(run, measured)  # only once written: run_finish sees results or an error
@@ -196,7 +196,7 @@ def measure_base(run: Run, timings: dict[str, float]) -> Evaluation | None:
     if not changes_model(run):
         return None
     with timed(timings, "base"), preserved_rng():  # generation reseeds torch: the method starts as it would
-        return evaluate(run, run.lm, [], profile=False)
+        return evaluate(run, run.lm, [], profile=False, reuse=True)
 
 
 def run_method(run: Run) -> MethodResult:

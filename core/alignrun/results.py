@@ -38,6 +38,7 @@ RESULT_KEYS = (
     "value_profile",
     "metrics",
     "timings",
+    "reused",
     "derived",
     "verdicts",
     "judges",
@@ -227,6 +228,7 @@ def build_results(
     value_profile: dict[str, float] | None,
     metrics: dict[str, float],
     timings: dict[str, float],
+    reused: dict[str, dict[str, Any]] | None = None,
     derived: dict[str, dict[str, Any]] | None = None,
     verdicts: dict[str, dict[str, Any]] | None = None,
     judges: dict[str, dict[str, Any]] | None = None,
@@ -237,6 +239,8 @@ def build_results(
 ) -> dict[str, Any]:
     """The ``results.json`` dict, keys in contract order.
 
+    ``reused``: per evaluation of the unmodified model (``base``, a ``none`` run's ``final``), whether it
+    was read from the user cache, and why not (:mod:`alignrun.evaluation_cache`);
     ``derived``: per value, what was derived for it (eval prompts, scorer, pairs with their yield);
     ``verdicts``: per value, the judge its training material came from, the scorer that evaluated it
     and whether they are the same (``circular``), and whether the value is measured at all (the gate);
@@ -265,6 +269,7 @@ def build_results(
         "value_profile": value_profile,
         "metrics": metrics,
         "timings": timings,
+        "reused": reused or {},
         "derived": {v: rec for v, rec in (derived or {}).items() if rec},
         "verdicts": verdicts or {},
         "judges": judges or {},
@@ -621,6 +626,12 @@ def render_report(
                 f"| {k} | {fmt_ci(v, mci.get(k)) if table is results['metrics'] else fmt(v)} |"
                 for k, v in table.items()
             ]
+    for role, record in (results.get("reused") or {}).items():
+        if record.get("hit"):  # the timings above do not include measuring it
+            lines.append(
+                f"\nThe {role} evaluation was read from the user cache ({record['entry']}; measuring it "
+                f"took {record['measured_s']:.1f} s where it was measured)."
+            )
     lines += _examples(results, samples)
     if artefacts:
         lines += ["", "## Artefacts", ""] + [f"- {k}: `{v}`" for k, v in artefacts.items()]

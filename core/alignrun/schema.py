@@ -108,6 +108,7 @@ class AlignrunSchema:
 
     seed: int = from_yaml()
     resume: bool = from_yaml()
+    reuse_base: bool = from_yaml()
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     derive: DeriveSchema = field(default_factory=DeriveSchema)

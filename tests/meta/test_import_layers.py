@@ -28,8 +28,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("contracts", "lm", "interventions", "generation"),  # 1 the model, how it is steered, its engines
     ("profile", "data", "scorers", "judges", "models", "derive"),  # 2 the domains
     (  # 3 one run, measured and written
-        "run", "defaults", "evaluation", "degenerate", "breakdown", "eval_samples", "results", "plots",
-        "judges.report", "finish", "loggers", "trackers",
+        "run", "defaults", "evaluation", "evaluation_cache", "degenerate", "breakdown", "eval_samples",
+        "results", "plots", "judges.report", "finish", "loggers", "trackers",
     ),
     # 4 composition: the catalogue of options (every plugin's search path), the checks of every domain's
     # node, and what builds by name through them

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, empty_cache, run_cli, tiny_train
 from tests.recipes.test_rlhf import TINY as RLHF_TINY
 from tests.recipes.test_sae_steering import SMALL as SAE_SMALL
 
 TRAIN = [
-    "method.train.steps=2",
-    "method.train.batch_size=4",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=64",
-    "method.train.progress=false",
+    *tiny_train(2),
 ]
 DERIVE = ["derive.prompts=4", "derive.samples=1", "derive.max_new_tokens=12"]
 STEER = ["method.roles.train=2", "method.roles.held_out=2", "method.sampling.mode=logprob",

@@ -15,14 +15,10 @@ from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
 from alignrun_conditioned.preference import Preference, PreferenceGate, sampled_preference
-from tests.conftest import SMOKE, assert_one_line_run_error
+from tests.conftest import SMOKE, assert_one_line_run_error, tiny_train
 
 TINY_TRAIN = [
-    "method.train.steps=2",
-    "method.train.batch_size=4",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=64",
-    "method.train.progress=false",
+    *tiny_train(2),
     "method.weight_step=0.5",
     "method.eval_prompts=2",
     "method.shared_rank=2",

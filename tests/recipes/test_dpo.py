@@ -17,14 +17,10 @@ from alignrun.lib.weights import simplex_grid
 from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
-from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli
+from tests.conftest import SMOKE, KillAfterCheckpoint, assert_same_adapters, run_cli, tiny_train
 
 TINY_TRAIN = [
-    "method.train.steps=4",
-    "method.train.batch_size=4",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=64",
-    "method.train.progress=false",
+    *tiny_train(4),
     "method.soup_step=0.5",
 ]
 

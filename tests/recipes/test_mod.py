@@ -17,14 +17,10 @@ from alignrun.loop import run_job
 from alignrun.models.tiny import build_tiny
 from alignrun.plugins import get_plugin_manager
 from alignrun_mod.decoding import Composition, combine
-from tests.conftest import SMOKE
+from tests.conftest import SMOKE, tiny_train
 
 TINY_TRAIN = [
-    "method.train.steps=2",
-    "method.train.batch_size=4",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=64",
-    "method.train.progress=false",
+    *tiny_train(2),
     "method.weight_step=0.5",
     "method.eval_prompts=2",
 ]

@@ -23,14 +23,11 @@ from tests.conftest import (
     assert_one_line_run_error,
     assert_same_adapters,
     run_cli,
+    tiny_train,
 )
 
 TINY_TRAIN = [
-    "method.train.steps=3",
-    "method.train.batch_size=4",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=64",
-    "method.train.progress=false",
+    *tiny_train(3),
     "data.max_pairs=8",
 ]
 
@@ -209,11 +206,7 @@ def test_the_scale_ladder_takes_one_step_on_tiny(tmp_path: Path) -> None:
         "~model.dtype",  # load_hf's; the tiny model is float32 only
         f"data.sources.helpful.path={hh}",
         f"data.sources.harmless.path={hh}",
-        "method.train.steps=1",
-        "method.train.batch_size=2",
-        "method.train.micro_batch_size=2",
-        "method.train.max_length=64",
-        "method.train.progress=false",
+        *tiny_train(1, batch_size=2),
         "candidates.grid=[0,1]",
         "candidates.eval_prompts=2",
         "data.max_eval_prompts=2",

@@ -14,17 +14,14 @@ from alignrun.contracts import Candidate
 from alignrun.errors import AlignrunError
 from alignrun.plots import load_baselines, plot_pareto
 from alignrun.results import build_results, finish_candidates, write_results
-from tests.conftest import SMOKE, assert_one_line_run_error, run_cli
+from tests.conftest import SMOKE, assert_one_line_run_error, run_cli, tiny_train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SOUP = [
     "+method=dpo",
     "method.variant=soup",
     "values=[helpful,harmless]",
-    "method.train.steps=1",
-    "method.train.batch_size=2",
-    "method.train.micro_batch_size=2",
-    "method.train.progress=false",
+    *tiny_train(1, batch_size=2, max_length=None),
     "method.soup_step=0.5",
     "data.max_pairs=4",
 ]

@@ -118,6 +118,15 @@ class ExemplarScorer:
         }
 
 
+PINNED = ("fit_sha", "exemplars_sha")  # describe() keys that pin a locally fitted, deterministic judge
+
+
+def pinned(description: dict[str, Any]) -> bool:
+    """Whether a judge's ``describe()`` pins what it computes (fitted here, deterministically): only then
+    may something it scored be reused from a cache (a remote or unpinned judge may answer otherwise)."""
+    return any(k in description for k in PINNED)
+
+
 def describe_scorer(scorer: Any) -> dict[str, Any]:
     """A scorer's own ``describe()``, else its class name (a PreferenceScorer, a plugin's scorer)."""
     if callable(getattr(scorer, "describe", None)):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from alignrun.data.shortcuts import has_refusal
-from alignrun.derive.scorer import describe_scorer
+from alignrun.derive.scorer import describe_scorer, pinned
 from alignrun.errors import AlignrunError
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("alignrun")
 LogProb = Callable[[Sequence[str], Sequence[str]], list[float]]
 REPORT_VERSION = 1  # bump when a check changes: cached reports are recomputed
-FITTED = ("fit_sha", "exemplars_sha")  # describe() keys that pin a locally fitted, deterministic judge
 MIN_BENIGN = 5  # fewer benign compliant answers than this: the refusal probe's interval says nothing
 
 
@@ -116,7 +115,7 @@ def cached_report(
     from alignrun.cache import cache_dir, keep, read_entry
 
     judges = [describe_scorer(evaluator), *(describe_scorer(o) for o in others.values())]
-    if not rows or not all(any(k in d for k in FITTED) for d in judges):
+    if not rows or not all(pinned(d) for d in judges):
         return judge_report(name, evaluator, rows, on, others)
     blob = json.dumps([REPORT_VERSION, name, judges, sorted(others), rows, on], sort_keys=True)
     path = cache_dir() / "judges" / f"validity-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"

@@ -24,7 +24,7 @@ from alignrun.lib.training.losses import (
 )
 from alignrun.loop import run_job
 from alignrun.plugins import get_plugin_manager
-from tests.conftest import SMOKE
+from tests.conftest import SMOKE, tiny_train
 
 POLICY = (torch.tensor([-10.0, -30.0, -8.0]), torch.tensor([-12.0, -20.0, -9.0]))
 REFERENCE = (torch.tensor([-11.0, -29.0, -8.5]), torch.tensor([-11.5, -21.0, -9.5]))
@@ -116,13 +116,7 @@ def test_every_dpo_method_checks_beta_with_the_one_check(method: str, beta: floa
         target(beta=beta)
 
 
-TINY = [
-    "method.train.steps=2",
-    "method.train.batch_size=2",
-    "method.train.micro_batch_size=2",
-    "method.train.max_length=48",
-    "method.train.progress=false",
-]
+TINY = tiny_train(2, batch_size=2, max_length=48)
 
 
 @pytest.mark.slow
