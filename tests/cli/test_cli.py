@@ -74,6 +74,7 @@ def test_unknown_method_says_when_third_party_plugins_are_off(tmp_path: Path) ->
     assert res.returncode == 0 and "+method=<name> --help" in res.stdout and "alignrun_example" in res.stdout
 
 
+@pytest.mark.slow
 def test_unreachable_model_is_one_line(tmp_path: Path) -> None:
     """An AlignrunError raised inside the run (the model loads after the preflight, in Hydra's task)
     is one line and exit 2 too: the subprocess case behind conftest's assert_one_line_run_error."""
@@ -84,6 +85,7 @@ def test_unreachable_model_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(res, "model 'org/not-here' is not a local folder", tmp_path / "D")
 
 
+@pytest.mark.slow
 def test_run_writes_results_and_report(tmp_path: Path) -> None:
     res = run_cli("+method=none", *SMOKE, "hydra.run.dir=D", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -94,6 +96,7 @@ def test_run_writes_results_and_report(tmp_path: Path) -> None:
     assert (tmp_path / "D" / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_multirun_writes_sweep_summary(tmp_path: Path) -> None:
     res = run_cli("-m", "+method=none,none", *SMOKE, "hydra.sweep.dir=S", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -105,6 +108,7 @@ def test_multirun_writes_sweep_summary(tmp_path: Path) -> None:
     assert (tmp_path / "S" / "comparison.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_steering_from_the_command_line(tmp_path: Path) -> None:
     res = run_cli(
         "+method=none",

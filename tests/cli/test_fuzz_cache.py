@@ -25,6 +25,7 @@ def _unwritable(tmp_path: Path, kind: str) -> Path:
         return probe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["read-only", "a file"])
 def test_a_cache_that_cannot_be_written_warns_and_the_run_completes(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

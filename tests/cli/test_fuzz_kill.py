@@ -38,6 +38,7 @@ CASES = {  # phase -> (where its cache entry lives, the command line that builds
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", sorted(CASES))
 def test_sigkill_while_a_cache_entry_is_written_leaves_none_and_the_next_run_builds_it(
     phase: str, tmp_path: Path

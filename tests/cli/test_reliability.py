@@ -51,6 +51,7 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_dir_fails_cleanly_and_the_first_keeps_its_files(tmp_path: Path) -> None:
     first = tmp_path / "D"
     claim(first)  # this process is the first run
@@ -82,6 +83,7 @@ def test_a_killed_run_does_not_leave_its_dir_locked(tmp_path: Path) -> None:
     release(tmp_path / "D")
 
 
+@pytest.mark.slow
 def test_sigint_ends_with_one_line_that_says_how_to_resume(tmp_path: Path) -> None:
     args = [*TRAIN, "method.train.steps=400", "method.train.checkpoint_every=1", "hydra.run.dir=D"]
     proc = subprocess.Popen(
@@ -103,6 +105,7 @@ def test_sigint_ends_with_one_line_that_says_how_to_resume(tmp_path: Path) -> No
     assert "resume with: alignrun " in line and "resume=true" in line and "hydra.run.dir=" in line
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_lr_is_refused_by_the_checkpoint(tmp_path: Path) -> None:
     pm = get_plugin_manager()
     pm.register(KillAfterCheckpoint("helpful", 2))
@@ -112,6 +115,7 @@ def test_resume_with_a_changed_lr_is_refused_by_the_checkpoint(tmp_path: Path) -
         run_job(compose([*TRAIN, "method.train.lr=0.001", "resume=true"]), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_falls_back_to_the_one_before(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -128,6 +132,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_one_before(
     assert resumed["scores"] == straight["scores"]
 
 
+@pytest.mark.slow
 def test_metrics_log_does_not_repeat_the_steps_a_resume_replays(tmp_path: Path) -> None:
     overrides = [t for t in TRAIN if t != "loggers=[]"] + ["loggers=[jsonl]"]
     pm = get_plugin_manager()
@@ -192,6 +197,7 @@ def test_a_run_finish_failure_after_results_does_not_fail_the_run(tmp_path: Path
     assert (tmp_path / "run" / "results.json").exists() and results["scores"]
 
 
+@pytest.mark.slow
 def test_the_cli_names_a_failing_plugin_in_one_line(tmp_path: Path) -> None:
     plugin = tmp_path / "flaky_plugin.py"
     plugin.write_text(

@@ -44,6 +44,7 @@ def _summary(sweep: Path) -> dict[str, Any]:
     return dict(json.loads((sweep / "summary.json").read_text()))
 
 
+@pytest.mark.slow
 def test_a_submitit_local_sweep_completes_and_writes_the_summary(tmp_path: Path) -> None:
     """Acceptance: `-m hydra/launcher=submitit_local +method=none,dpo model=tiny`, a process per job."""
     res = run_cli(
@@ -80,6 +81,7 @@ def test_a_submitit_local_sweep_completes_and_writes_the_summary(tmp_path: Path)
     assert (sweep / "comparison.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_a_failed_submitit_job_is_reported_and_the_others_summarised(tmp_path: Path) -> None:
     res = run_cli(
         "-m",
@@ -146,6 +148,7 @@ def test_submitit_slurm_composes_and_asks_for_a_gpu_per_job(
         assert f"#SBATCH {line}" in sbatch, sbatch
 
 
+@pytest.mark.slow
 def test_optuna_multi_objective_study_writes_its_pareto_set(tmp_path: Path) -> None:
     """Acceptance: 4 trials over method.beta on tiny; the Pareto set of settings lands in the sweep dir."""
     res = run_cli(

@@ -91,6 +91,7 @@ def _fake_run(out: Path, resume: bool = False, main: bool = True) -> Any:
 # -- the soup run, read back -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_soup_logs_both_kinds_of_steps(soup_run: tuple[Path, dict[str, Any]]) -> None:
     series = _series(_jsonl(soup_run[0]))  # the premise of the read-back tests below
     assert [s for s, _ in series["train/helpful/loss"]] == [1, 2, 3]
@@ -254,6 +255,7 @@ def test_missing_package_is_one_line_naming_the_extra(
         cls[option]()
 
 
+@pytest.mark.slow
 def test_help_and_discovery_import_no_tracker(tmp_path: Path) -> None:
     code = (
         "import sys\n"

@@ -71,6 +71,7 @@ def test_sampled_preferences_are_seeded_and_uniform_on_the_simplex() -> None:
     torch.testing.assert_close(means, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.02, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("values", [["helpful", "harmless"], ["helpful", "harmless", "honest"]])
 def test_conditioned_runs_and_writes_a_front(tmp_path: Path, values: list[str]) -> None:
     cfg = compose(["+method=conditioned", f"values=[{','.join(values)}]", *SMOKE, *TINY_TRAIN])

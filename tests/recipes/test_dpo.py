@@ -91,6 +91,7 @@ expected_adapters = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(expected_adapters))
 def test_variants_run_and_adapters_load_with_peft(tmp_path: Path, variant: str) -> None:
     from peft import PeftModel
@@ -133,6 +134,7 @@ def test_variants_run_and_adapters_load_with_peft(tmp_path: Path, variant: str) 
     assert all("step" in m for m in metrics)
 
 
+@pytest.mark.slow
 def test_merge_writes_a_plain_checkpoint(tmp_path: Path) -> None:
     from alignrun.models.hf import load_hf
 
@@ -150,6 +152,7 @@ def test_merge_writes_a_plain_checkpoint(tmp_path: Path) -> None:
     assert "lora" not in " ".join(n for n, _ in merged.model.named_parameters())
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_bit_equal(tmp_path: Path) -> None:
     overrides = [
         "+method=dpo",

@@ -177,6 +177,7 @@ def alignrun(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 def test_cli_runs_best_of_n_with_concise(tmp_path: Path) -> None:
     proc = alignrun(
         tmp_path, "+method=best_of_n", "values=[helpful,concise]", "experiment=smoke", "hydra.run.dir=run"
@@ -202,6 +203,7 @@ def test_cli_help_lists_the_plugin(tmp_path: Path) -> None:
     assert "concise" in _group_line(proc.stdout, "values")
 
 
+@pytest.mark.slow
 def test_autoload_off_hides_the_plugin_and_plugins_env_brings_it_back(tmp_path: Path) -> None:
     off = alignrun(tmp_path, "--help", **{DISABLE_AUTOLOAD_ENV: "1"})
     assert off.returncode == 0, off.stderr

@@ -93,6 +93,7 @@ def test_composition_decodes_as_the_direct_computation() -> None:
         lm.generate(["hi"], GenerationConfig(max_new_tokens=2, backend="reference"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("values", [["helpful", "harmless"], ["helpful", "harmless", "honest"]])
 def test_mod_runs_and_writes_a_front(tmp_path: Path, values: list[str]) -> None:
     results = run_job(compose(cfg_overrides(values)), tmp_path / "trained", get_plugin_manager())

@@ -83,6 +83,7 @@ def _run(tmp_path: Path, *overrides: str, name: str = "D") -> Path:
     return tmp_path / name
 
 
+@pytest.mark.slow
 def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path) -> None:
     from peft import PeftModel
 
@@ -119,6 +120,7 @@ def test_mva_three_values_writes_candidates_front_and_pareto_set(tmp_path: Path)
     assert (out / "mva" / "diagnostics.json").exists()
 
 
+@pytest.mark.slow
 def test_mva_at_alpha_0_trains_the_soup_s_value_vectors_and_scores_the_same_grid(tmp_path: Path) -> None:
     """Same seed and budget: the authors' penalty weighted 0 is per-value DPO, the vectors a soup mixes;
     with candidates.grid both score the same mixes (bench/mva_reproduction.py's baseline arm)."""
@@ -223,6 +225,7 @@ def test_the_scale_ladder_takes_one_step_on_tiny(tmp_path: Path) -> None:
     assert len(results["candidates"]) == 4 and "mva/penalty_after/helpful~harmless" in results["metrics"]
 
 
+@pytest.mark.slow
 def test_mva_alpha_sweep_summary_compares_hypervolumes(tmp_path: Path) -> None:
     res = run_cli(
         "-m",
@@ -261,6 +264,7 @@ def test_bad_mva_settings_fail_in_one_line(tmp_path: Path, overrides: list[str],
     assert_one_line_run_error(["+method=mva", *SMOKE, *TINY_TRAIN, *overrides], message, tmp_path / "D")
 
 
+@pytest.mark.slow
 def test_kill_during_a_decorrelated_phase_and_resume_is_bit_equal(tmp_path: Path) -> None:
     overrides = [
         "+method=mva",

@@ -49,6 +49,7 @@ def test_prompt_steering_cli_reports_shift_side_effects_and_cochange(tmp_path: P
     assert (out / "samples.csv").read_text().count("\n") == 1 + 3 * 6 + 3 * 3  # header, search, held-out
 
 
+@pytest.mark.slow
 def test_chosen_prompt_replaces_steering_in_the_final_evaluation(tmp_path: Path) -> None:
     seen: list[str | None] = []
 
@@ -75,6 +76,7 @@ def test_chosen_prompt_replaces_steering_in_the_final_evaluation(tmp_path: Path)
     assert only["text"] == result["chosen_text"]  # whichever candidate won (a role or a value phrasing)
 
 
+@pytest.mark.slow
 def test_a_given_graph_predicts_the_side_effects(tmp_path: Path) -> None:
     graph = ValueGraph(list(SCHWARTZ_VALUES), [Edge("benevolence", "universalism", "directed", 1)])
     (tmp_path / "g").mkdir()

@@ -261,6 +261,7 @@ def test_normalize_then_sum_run_saves_its_statistics(tmp_path: Path) -> None:
 # -- the CLI -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_run_writes_scores_metrics_and_a_peft_adapter(tmp_path: Path) -> None:
     from peft import PeftModel
 
@@ -297,6 +298,7 @@ class _Kill:
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_kill_and_resume_continues_at_the_next_iteration_bit_equal(tmp_path: Path) -> None:
     overrides = ["+method=rlhf", *TINY, "loggers=[]", "values=[helpful]", "data.max_eval_prompts=1"]
     run_job(compose(overrides), tmp_path / "straight")

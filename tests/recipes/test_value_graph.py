@@ -93,6 +93,7 @@ def test_bad_settings_are_one_line(tmp_path: Path, override: str, needle: str) -
     assert_one_line_run_error(args, needle, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_sae_feature_settings_join_the_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALIGNRUN_CACHE", empty_cache(tmp_path / "cache"))
     overrides = [

@@ -124,6 +124,7 @@ def test_load_baselines_errors_name_the_file(tmp_path: Path, content: str | None
     assert str(path) in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_cli_run_with_candidates_writes_pareto_png_with_baselines(tmp_path: Path) -> None:
     base = run_cli("+method=none", *SMOKE, "values=[helpful,harmless]", "hydra.run.dir=BASE", cwd=tmp_path)
     assert base.returncode == 0, base.stderr[-2000:]

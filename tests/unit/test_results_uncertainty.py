@@ -86,6 +86,7 @@ def test_a_none_run_has_no_base_to_compare(smoke_cfg: DictConfig, tmp_path: Path
     assert set(results["scores_ci"]) == {"helpful", "harmless", "honest"}
 
 
+@pytest.mark.slow
 def test_candidates_get_intervals_front_flags_and_a_hypervolume_interval(tmp_path: Path) -> None:
     res = run_cli(*SOUP, *SMOKE, "data.max_eval_prompts=4", "hydra.run.dir=S", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

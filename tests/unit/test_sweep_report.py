@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from omegaconf import OmegaConf
 
 from alignrun.callbacks import SweepSummary
@@ -120,6 +121,7 @@ def test_a_configured_baseline_replaces_none(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_a_method_sweep_on_tiny_writes_the_comparison(tmp_path: Path) -> None:
     """Acceptance 2: `-m +method=none,dpo,prompt_steering model=tiny values=[helpful,harmless]`."""
     res = run_cli(

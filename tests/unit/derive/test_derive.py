@@ -174,6 +174,7 @@ def _derive(lm: Any, cfg: DeriveConfig = SMALL) -> tuple[Derivation, RunData]:
     return derivation, data
 
 
+@pytest.mark.slow
 def test_derivation_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lm = build_tiny()
     monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path / "a"))

@@ -220,6 +220,7 @@ def test_an_unknown_backend_is_rejected_before_the_run_dir(tmp_path: Path) -> No
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.packaged_model
 def test_fast_greedy_answers_equal_the_reference_on_smollm2() -> None:
     from alignrun.models.smollm2 import load_smollm2

@@ -67,6 +67,7 @@ def test_an_adapter_for_another_model_is_one_message(tmp_path: Path) -> None:
         fold_adapter(build_tiny(), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_any_method_runs_on_an_adapter_from_the_cli(tmp_path: Path) -> None:
     folder = tmp_path / "adapters" / "helpful"
     trained_adapter(build_tiny(), folder)  # the tiny config's seed 0 builds these same weights

@@ -15,6 +15,7 @@ from alignrun.schema import GenerationConfig
 from tests.conftest import scaled_timeout
 
 
+@pytest.mark.slow
 def test_tiny_is_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def weights(seed: int, steps: int, cache: str) -> dict[str, torch.Tensor]:
         monkeypatch.setenv("ALIGNRUN_CACHE", str(tmp_path / cache))
@@ -109,6 +110,7 @@ def test_smollm2_loads_and_answers() -> None:
     assert "quantization_config" not in config  # saved as a plain float checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.packaged_model
 def test_concurrent_first_conversions_do_not_corrupt_the_cache(tmp_path: Path) -> None:
     import os

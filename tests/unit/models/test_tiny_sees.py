@@ -69,6 +69,7 @@ CHANGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_the_greedy_answers_change(tmp_path: Path, change: str) -> None:
     overrides = list(CHANGES[change])

@@ -344,6 +344,7 @@ def test_preference_pairs_are_a_material() -> None:
         rank_features(lm, random_sae(d_in=64, d_sae=128, k=8), 1, Value(name="bare"), [])
 
 
+@pytest.mark.slow
 def test_an_sae_trains_on_the_tiny_model_and_is_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
